@@ -1,0 +1,1 @@
+"""What the API (`app`) and the worker (`worker`) share: settings and the Redis records."""

@@ -1,0 +1,71 @@
+"""Published checkpoints in Redis: the only thing a worker and an API host share."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+
+from models.checkpoint import load_generator
+
+
+class CheckpointStore:
+    def __init__(self, client: redis.Redis, prefix: str):
+        self.redis = client
+        self.prefix = prefix
+
+    def _blob_key(self, checkpoint_id: str) -> str:
+        return f"{self.prefix}:ckpt:{checkpoint_id}"
+
+    def _meta_key(self, checkpoint_id: str) -> str:
+        return f"{self.prefix}:ckpt-meta:{checkpoint_id}"
+
+    @property
+    def _latest_key(self) -> str:
+        return f"{self.prefix}:latest"
+
+    @property
+    def _index(self) -> str:
+        return f"{self.prefix}:ckpts"
+
+    def _state_key(self, checkpoint_id: str) -> str:
+        return f"{self.prefix}:ckpt-state:{checkpoint_id}"
+
+    def publish(self, blob: bytes, training_state: bytes | None = None) -> dict[str, Any]:
+        """Check that `blob` loads, then store it (with the training state that resuming
+        needs) and point "latest" at it, all in one transaction.
+
+        Raises models.checkpoint.CheckpointError (and publishes nothing) for a bad blob.
+        """
+        meta, _ = load_generator(blob)
+        checkpoint_id = meta["id"]
+        with self.redis.pipeline(transaction=True) as pipe:
+            if training_state is not None:
+                pipe.set(self._state_key(checkpoint_id), training_state)
+            pipe.set(self._blob_key(checkpoint_id), blob)
+            pipe.set(self._meta_key(checkpoint_id), json.dumps(meta))
+            pipe.zadd(self._index, {checkpoint_id: pipe_time(self.redis)})
+            pipe.set(self._latest_key, checkpoint_id)
+            pipe.execute()
+        return meta
+
+    def latest_id(self) -> str | None:
+        value = self.redis.get(self._latest_key)
+        return value.decode() if value else None
+
+    def blob(self, checkpoint_id: str) -> bytes | None:
+        return self.redis.get(self._blob_key(checkpoint_id))
+
+    def training_state(self, checkpoint_id: str) -> bytes | None:
+        return self.redis.get(self._state_key(checkpoint_id))
+
+    def meta(self, checkpoint_id: str) -> dict[str, Any] | None:
+        value = self.redis.get(self._meta_key(checkpoint_id))
+        return json.loads(value) if value else None
+
+
+def pipe_time(client: redis.Redis) -> float:
+    """Redis's own clock, so checkpoints from hosts with skewed clocks still order right."""
+    seconds, micros = client.time()
+    return seconds + micros / 1e6

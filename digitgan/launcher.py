@@ -1,0 +1,162 @@
+"""`digitgan serve`: Redis, one Celery worker and the API on one machine, with one command."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import ExitStack, closing
+from pathlib import Path
+
+import redis
+
+from digitgan.settings import DEFAULT_REDIS_URL, Settings
+
+STOP_GRACE_S = 30
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        with closing(redis.Redis.from_url(url, socket_connect_timeout=1)) as client:
+            return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_private_redis(data_dir: Path, stack: ExitStack) -> str:
+    """A redis-server of our own, persisting to `data_dir`, stopped when `stack` closes."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        sys.exit(
+            "No Redis answers and no redis-server is installed: install Redis or set "
+            "DIGITGAN_REDIS_URL."
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data_dir.resolve()),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    stack.callback(_stop, proc, "redis")
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not redis_answers(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"the private redis-server did not start (exit code {proc.poll()})")
+        time.sleep(0.1)
+    return url
+
+
+def resolve_redis(settings: Settings, stack: ExitStack) -> str:
+    """The configured Redis, else one on the default address, else a private one."""
+    if "redis_url" in settings.model_fields_set:
+        return settings.redis_url
+    if redis_answers(DEFAULT_REDIS_URL):
+        return DEFAULT_REDIS_URL
+    return start_private_redis(settings.data_dir / "redis", stack)
+
+
+def _stop(proc: subprocess.Popen, name: str) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            print(f"{name} did not stop in {STOP_GRACE_S}s; killing it", file=sys.stderr)
+            proc.kill()
+            proc.wait()
+
+
+def serve(settings: Settings) -> int:
+    with ExitStack() as stack:
+        redis_url = resolve_redis(settings, stack)
+        token = settings.api_token.get_secret_value() if settings.api_token else None
+        if token is None:
+            token = secrets.token_urlsafe(24)
+            print(f"No DIGITGAN_API_TOKEN set; this run's token is: {token}")
+        env = os.environ | {"DIGITGAN_REDIS_URL": redis_url, "DIGITGAN_API_TOKEN": token}
+
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "worker.celery_app",
+                "worker",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "INFO",
+            ],
+            env=env,
+        )
+        stack.callback(_stop, worker, "worker")
+        api = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.main:app",
+                "--host",
+                settings.host,
+                "--port",
+                str(settings.port),
+            ],
+            env=env,
+        )
+        stack.callback(_stop, api, "api")
+
+        base = f"http://{settings.host}:{settings.port}"
+        print(
+            f"digitgan: Redis at {redis_url}\n"
+            f"digitgan: API at {base}  (docs: {base}/docs)\n"
+            "digitgan: press Ctrl-C to stop",
+            flush=True,
+        )
+        return _wait_for_exit_or_signal(api, worker)
+
+
+def _wait_for_exit_or_signal(*procs: subprocess.Popen) -> int:
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stopping:
+        for proc in procs:
+            if proc.poll() is not None:
+                print(
+                    f"digitgan: {proc.args[2]} exited with {proc.returncode}; stopping",
+                    file=sys.stderr,
+                )
+                return proc.returncode or 1
+        time.sleep(0.2)
+    print("digitgan: stopping", flush=True)
+    return 0

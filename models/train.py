@@ -1,0 +1,174 @@
+"""The GAN training loop: alternate a discriminator step and a generator step.
+
+It fixes the seed program's two bugs: data is scaled to [-1, 1], the range of the
+generator's tanh, and the discriminator really trains (it has its own optimizer and
+is only frozen, via requires_grad, while the generator steps).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from models.checkpoint import pack_state, unpack_state
+from models.data import load_dataset
+from models.networks import build, default_sizes
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    architecture: str = "mlp"
+    sizes: dict[str, Any] | None = None
+    steps: int = 3000
+    batch_size: int = 32
+    learning_rate: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    seed: int = 0
+    dataset: str = "mnist-5k"
+    checkpoint_every: int = 1000
+    progress_every: int = 50
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    total_steps: int
+    d_loss: float
+    g_loss: float
+    images_per_second: float
+
+
+@dataclass
+class Checkpoint:
+    """What the checkpoint hook receives: metadata and the generator's weights for
+    sampling, and the full training state (both networks, both optimizers, the data
+    and noise RNG) for resuming."""
+
+    meta: dict[str, Any]
+    generator_state: dict[str, torch.Tensor] = field(repr=False)
+    training_state: bytes = field(repr=False)  # models.checkpoint.pack_state
+    final: bool = False
+
+
+ProgressHook = Callable[[Progress], None]
+StopHook = Callable[[], bool]
+CheckpointHook = Callable[[Checkpoint], None]
+
+
+def train(
+    config: TrainConfig,
+    *,
+    device: str | torch.device = "cpu",
+    job_id: str | None = None,
+    on_progress: ProgressHook | None = None,
+    should_stop: StopHook | None = None,
+    on_checkpoint: CheckpointHook | None = None,
+    resume: bytes | None = None,
+) -> Checkpoint:
+    """Train a GAN and return its last checkpoint (also passed to `on_checkpoint`).
+
+    Stops early, still checkpointing, when `should_stop` returns True between steps.
+    `resume` is a Checkpoint's training_state: training goes on from its step.
+    """
+    device = torch.device(device)
+    torch.manual_seed(config.seed)
+    sizes = {**default_sizes(config.architecture), **(config.sizes or {})}
+    generator, discriminator = (m.to(device) for m in build(config.architecture, sizes))
+    betas = (config.beta1, config.beta2)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.learning_rate, betas=betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.learning_rate, betas=betas)
+
+    real_images, real_labels = load_dataset(config.dataset).as_tensors(device)
+    rng = torch.Generator(device).manual_seed(config.seed)
+    batch = config.batch_size
+    ones = torch.ones(batch, device=device)
+    zeros = torch.zeros(batch, device=device)
+
+    def noise() -> torch.Tensor:
+        return torch.randn(batch, generator.latent_dim, device=device, generator=rng)
+
+    step = 0
+    if resume is not None:
+        step = _restore(unpack_state(resume), generator, discriminator, opt_g, opt_d, rng)
+
+    def checkpoint(step: int, final: bool) -> Checkpoint:
+        meta = {
+            "id": f"{job_id or 'local'}-{step:07d}",
+            "architecture": config.architecture,
+            "sizes": sizes,
+            "hyperparameters": asdict(config) | {"sizes": sizes},
+            "dataset": config.dataset,
+            "step": step,
+            "job_id": job_id,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+        # Copies, not views: training goes on changing the live tensors after this.
+        weights = {k: v.detach().to("cpu", copy=True) for k, v in generator.state_dict().items()}
+        state = pack_state(
+            {
+                "step": step,
+                "rng_device": rng.device.type,
+                "rng": rng.get_state(),
+                "generator": generator.state_dict(),
+                "discriminator": discriminator.state_dict(),
+                "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(),
+            }
+        )
+        ckpt = Checkpoint(meta, weights, state, final)
+        if on_checkpoint:
+            on_checkpoint(ckpt)
+        return ckpt
+
+    window_start, window_step = time.perf_counter(), step
+    while step < config.steps and not (should_stop and should_stop()):
+        idx = torch.randint(0, len(real_labels), (batch,), device=device, generator=rng)
+        labels = real_labels[idx]
+
+        # Discriminator: real -> 1, fake -> 0, averaged as the seed program does.
+        fake = generator(noise(), labels).detach()
+        d_loss = 0.5 * (
+            F.binary_cross_entropy_with_logits(discriminator(real_images[idx], labels), ones)
+            + F.binary_cross_entropy_with_logits(discriminator(fake, labels), zeros)
+        )
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+
+        # Generator: make the (frozen) discriminator call fresh fakes real.
+        discriminator.requires_grad_(False)
+        g_loss = F.binary_cross_entropy_with_logits(
+            discriminator(generator(noise(), labels), labels), ones
+        )
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        discriminator.requires_grad_(True)
+
+        step += 1
+        if on_progress and (step % config.progress_every == 0 or step == config.steps):
+            now = time.perf_counter()
+            rate = (step - window_step) * batch / max(now - window_start, 1e-9)
+            window_start, window_step = now, step
+            on_progress(Progress(step, config.steps, d_loss.item(), g_loss.item(), rate))
+        if step % config.checkpoint_every == 0 and step < config.steps:
+            checkpoint(step, final=False)
+    return checkpoint(step, final=True)
+
+
+def _restore(state: dict[str, Any], generator, discriminator, opt_g, opt_d, rng) -> int:
+    """Load a training state into fresh networks and optimizers; returns its step."""
+    generator.load_state_dict(state["generator"])
+    discriminator.load_state_dict(state["discriminator"])
+    opt_g.load_state_dict(state["opt_g"])
+    opt_d.load_state_dict(state["opt_d"])
+    if state["rng_device"] == rng.device.type:
+        rng.set_state(state["rng"])
+    return int(state["step"])

@@ -1,0 +1,52 @@
+"""The acceptance story: train through the HTTP API with a real worker, then sample."""
+
+from __future__ import annotations
+
+import io
+import time
+
+from PIL import Image
+
+from tests.conftest import AUTH
+
+
+def wait_until_finished(client, url: str, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    seen = set()
+    while time.monotonic() < deadline:
+        job = client.get(url).json()
+        seen.add(job["state"])
+        if job["state"] in {"succeeded", "failed", "cancelled"}:
+            job["seen_states"] = seen
+            return job
+        time.sleep(0.2)
+    raise TimeoutError(f"job did not finish: {job}")
+
+
+def test_train_over_http_then_sample(client, worker):
+    assert client.get("/v1/samples.png").status_code == 404
+
+    created = client.post(
+        "/v1/jobs", json={"steps": 120, "checkpoint_every": 60, "seed": 3}, headers=AUTH
+    )
+    assert created.status_code == 202, created.text
+    job = created.json()
+    assert job["state"] == "queued"
+    assert created.headers["location"] == job["url"]
+
+    job = wait_until_finished(client, job["url"])
+    assert job["state"] == "succeeded", job
+    assert "running" in job["seen_states"] or job["started_at"]
+    assert job["progress"]["step"] == 120
+    assert job["progress"]["images_per_second"] > 0
+    assert job["device"] == "cpu" and job["attempt"] == 1
+    assert job["checkpoint_id"].endswith("0000120")
+
+    first = client.get("/v1/samples.png?n=16&seed=1")
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "image/png"
+    assert first.headers["x-checkpoint-id"] == job["checkpoint_id"]
+    image = Image.open(io.BytesIO(first.content))
+    assert image.size == (4 * 30 + 2, 4 * 30 + 2)
+    assert client.get("/v1/samples.png?n=16&seed=1").content == first.content
+    assert client.get("/v1/samples.png?n=16&seed=2").content != first.content
