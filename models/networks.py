@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from models.data import IMAGE_SIZE
+from models.data import IMAGE_SIZE, NUM_CLASSES
 
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
 
@@ -52,6 +52,36 @@ class MLPDiscriminator(nn.Module):
         return self.net(x.reshape(-1, PIXELS)).squeeze(1)
 
 
+class ConditionalMLPGenerator(MLPGenerator):
+    """The seed generator with a learned label embedding joined to the noise."""
+
+    conditional = True
+
+    def __init__(self, latent_dim: int, hidden: tuple[int, ...], label_dim: int):
+        super().__init__(latent_dim + label_dim, hidden)
+        self.latent_dim = latent_dim
+        self.embed = nn.Embedding(NUM_CLASSES, label_dim)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if labels is None:
+            raise ValueError("a conditional generator needs the digit labels")
+        return super().forward(torch.cat([z, self.embed(labels)], dim=1))
+
+
+class ConditionalMLPDiscriminator(nn.Module):
+    """The seed discriminator with a learned label embedding joined to the image."""
+
+    def __init__(self, hidden: tuple[int, ...], label_dim: int):
+        super().__init__()
+        self.embed = nn.Embedding(NUM_CLASSES, label_dim)
+        self.net = _mlp([PIXELS + label_dim, *hidden, 1], None)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if labels is None:
+            raise ValueError("a conditional discriminator needs the digit labels")
+        return self.net(torch.cat([x.reshape(-1, PIXELS), self.embed(labels)], dim=1)).squeeze(1)
+
+
 def _build_mlp(
     latent_dim: int = 100,
     g_hidden: tuple[int, ...] = (256, 512, 1024),
@@ -60,10 +90,25 @@ def _build_mlp(
     return MLPGenerator(latent_dim, tuple(g_hidden)), MLPDiscriminator(tuple(d_hidden))
 
 
+def _build_cmlp(
+    latent_dim: int = 100,
+    g_hidden: tuple[int, ...] = (256, 512, 1024),
+    d_hidden: tuple[int, ...] = (512, 256),
+    label_dim: int = 10,
+) -> tuple[nn.Module, nn.Module]:
+    return (
+        ConditionalMLPGenerator(latent_dim, tuple(g_hidden), label_dim),
+        ConditionalMLPDiscriminator(tuple(d_hidden), label_dim),
+    )
+
+
+_MLP_SIZES = {"latent_dim": 100, "g_hidden": [256, 512, 1024], "d_hidden": [512, 256]}
+
 # name -> (builder, default sizes). The sizes are recorded in every checkpoint so that
 # a sampler can rebuild the generator from the checkpoint alone.
 ARCHITECTURES: dict[str, tuple[Callable[..., tuple[nn.Module, nn.Module]], dict[str, Any]]] = {
-    "mlp": (_build_mlp, {"latent_dim": 100, "g_hidden": [256, 512, 1024], "d_hidden": [512, 256]}),
+    "mlp": (_build_mlp, _MLP_SIZES),
+    "cmlp": (_build_cmlp, {**_MLP_SIZES, "label_dim": 10}),
 }
 
 

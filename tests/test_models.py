@@ -122,3 +122,13 @@ def test_grid_png_has_the_asked_layout():
     image = Image.open(io.BytesIO(encode_png(tile(ink, cols=5))))
     assert image.size == (5 * 30 + 2, 2 * 30 + 2)
     assert image.getpixel((0, 0)) == 255 and image.getpixel((5, 5)) == 0
+
+
+def test_cmlp_conditions_both_networks_on_the_label():
+    generator, discriminator = build("cmlp")
+    labels = torch.tensor([0, 3, 9])
+    images = generator(torch.randn(3, 100), labels)
+    assert images.shape == (3, 28, 28) and generator.conditional
+    assert discriminator(images, labels).shape == (3,)
+    with pytest.raises(ValueError, match="labels"):
+        generator(torch.randn(3, 100))
