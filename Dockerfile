@@ -1,21 +1,33 @@
-# One image for both roles: the command picks `api` or `worker` (see docker-compose.yml).
-FROM python:3.11-slim
+# One image for both roles; the command picks the api (the default) or the worker.
+#   docker build -t digitgan .                           # CUDA build of PyTorch, for GPU hosts
+#   docker build --build-arg TORCH_FLAVOUR=cpu -t digitgan .   # CPU build, for small hosts
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
-WORKDIR /srv/digitgan
-
-# PyTorch first, from the CPU index, so the project's torch range is already met.
-ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
-RUN pip install --index-url "$TORCH_INDEX" torch==2.13.0
-
-COPY pyproject.toml README.md ./
+FROM ${PYTHON_IMAGE} AS build
+ARG TORCH_FLAVOUR=cu126
+ARG TORCH_VERSION=2.13.0
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+# PyTorch first, from the index of the chosen flavour; the project's torch range is then met.
+RUN pip install --index-url "https://download.pytorch.org/whl/${TORCH_FLAVOUR}" "torch==${TORCH_VERSION}"
+COPY constraints.txt pyproject.toml README.md ./
 COPY app ./app
 COPY worker ./worker
 COPY models ./models
 COPY digitgan ./digitgan
-RUN pip install .
+# Every other dependency pinned by constraints.txt, so a rebuild gives the same image.
+RUN pip install --constraint constraints.txt .
 
+FROM ${PYTHON_IMAGE}
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
+    DIGITGAN_DATA_DIR=/home/digitgan/data
 RUN useradd --create-home --uid 10001 digitgan
-USER digitgan
+COPY --from=build /opt/venv /opt/venv
+USER 10001
+WORKDIR /home/digitgan
 EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]

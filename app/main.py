@@ -12,10 +12,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from app import metrics
 from app.routes import jobs, samples
 from app.sampler import LatestModel, NoCheckpoint
 from digitgan.checkpoints import CheckpointStore
 from digitgan.jobs import JobStore
+from digitgan.logs import configure_logging
 from digitgan.redis_client import connect
 from digitgan.settings import Settings, get_settings
 from models.checkpoint import CheckpointError
@@ -29,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings)
         # Request handling shares these cores; keep torch from taking all of them.
         torch.set_num_threads(settings.api_torch_threads)
         client = connect(settings)
@@ -49,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(jobs.router)
     app.include_router(samples.router)
+    metrics.install(app)
     _add_error_handlers(app)
     _add_health(app)
     return app
@@ -99,14 +103,31 @@ def _add_health(app: FastAPI) -> None:
 
     @app.get("/readyz", tags=["health"])
     def readyz(request: Request) -> JSONResponse:
-        """Redis is reachable."""
-        try:
-            request.app.state.redis.ping()
-        except redis.RedisError as exc:
-            return JSONResponse(
-                status_code=503, content={"status": "unavailable", "redis": str(exc)}
-            )
-        return JSONResponse(content={"status": "ok", "redis": "ok"})
+        """Ready to serve: Redis reachable, and the latest checkpoint (if any) loadable."""
+        checks = {"redis": _check_redis(request.app), "checkpoint": _check_checkpoint(request.app)}
+        ready = checks["redis"] == "ok" and not checks["checkpoint"].startswith("error")
+        return JSONResponse(
+            status_code=200 if ready else 503,
+            content={"status": "ok" if ready else "unavailable", **checks},
+        )
+
+
+def _check_redis(app: FastAPI) -> str:
+    try:
+        app.state.redis.ping()
+    except redis.RedisError as exc:
+        return f"error: {exc}"
+    return "ok"
+
+
+def _check_checkpoint(app: FastAPI) -> str:
+    try:
+        loaded = app.state.model.get()
+    except NoCheckpoint:
+        return "none published yet"
+    except (CheckpointError, redis.RedisError) as exc:
+        return f"error: {exc}"
+    return f"ok: {loaded.checkpoint_id}"
 
 
 app = create_app()

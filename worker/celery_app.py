@@ -6,11 +6,17 @@ Run it with: celery -A worker.celery_app worker --concurrency 1
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 
+from digitgan.logs import configure_logging
 from digitgan.settings import Settings, get_settings
 
 TRAIN_TASK = "digitgan.train"
+
+
+def train_queue(settings: Settings) -> str:
+    """The Redis list that queued training jobs wait in."""
+    return f"{settings.redis_prefix}.train"
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -31,7 +37,7 @@ def create_celery(settings: Settings) -> Celery:
         result_backend_transport_options=transport,
         # The job record in Redis is the result; Celery's own result store is not used.
         task_ignore_result=True,
-        task_default_queue=f"{settings.redis_prefix}.train",
+        task_default_queue=train_queue(settings),
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
     )
@@ -49,3 +55,9 @@ def _limit_torch_threads(**_: object) -> None:
     import torch
 
     torch.set_num_threads(settings.worker_torch_threads)
+
+
+@setup_logging.connect
+def _configure_logging(**_: object) -> None:
+    # Connecting this signal keeps Celery from installing its own log format.
+    configure_logging(settings)

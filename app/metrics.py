@@ -1,0 +1,95 @@
+"""Prometheus metrics: counted in the request path, or read from Redis when scraped."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+
+import redis
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+from digitgan.jobs import JobState, JobStore
+from worker.celery_app import train_queue
+
+# Process-wide metrics, registered in each app's own registry (not the global one) so
+# that several apps in one process, as in the tests, do not collide.
+HTTP_REQUESTS = Counter(
+    "digitgan_http_requests_total",
+    "HTTP requests by route and status.",
+    ["method", "route", "status"],
+    registry=None,
+)
+HTTP_LATENCY = Histogram(
+    "digitgan_http_request_seconds",
+    "HTTP request latency by route.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=None,
+)
+IMAGES_RENDERED = Counter("digitgan_images_rendered_total", "PNG images rendered.", registry=None)
+IMAGE_CACHE_HITS = Counter(
+    "digitgan_image_cache_hits_total", "Images served from the cache.", registry=None
+)
+
+# How many job records a scrape looks at: enough for any live deployment's recent jobs,
+# and a bound on the scrape's cost whatever the retention.
+SCRAPED_JOBS = 1000
+
+
+class RedisCollector(Collector):
+    """Jobs by state, queue length and running jobs' training speed, read when scraped."""
+
+    def __init__(self, app: FastAPI):
+        self.app = app
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        jobs: JobStore = self.app.state.jobs
+        try:
+            records = jobs.list(limit=SCRAPED_JOBS)
+            queued = jobs.redis.llen(train_queue(self.app.state.settings))
+        except redis.RedisError:
+            return
+        by_state = GaugeMetricFamily("digitgan_jobs", "Jobs by state.", labels=["state"])
+        for state in JobState:
+            by_state.add_metric([state.value], sum(1 for job in records if job.state == state))
+        yield by_state
+        yield GaugeMetricFamily(
+            "digitgan_queue_length", "Training jobs waiting in the Celery queue.", value=queued
+        )
+        speed = GaugeMetricFamily(
+            "digitgan_training_images_per_second", "Training speed of running jobs.", labels=["job"]
+        )
+        for job in records:
+            if job.state == JobState.running and job.progress.images_per_second:
+                speed.add_metric([job.id], job.progress.images_per_second)
+        yield speed
+
+
+def install(app: FastAPI) -> None:
+    """Count every request by its route template and serve /metrics."""
+    registry = CollectorRegistry()
+    for metric in (HTTP_REQUESTS, HTTP_LATENCY, IMAGES_RENDERED, IMAGE_CACHE_HITS):
+        registry.register(metric)
+    registry.register(RedisCollector(app))
+
+    @app.middleware("http")
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        # The template, not the path: one series per route, whatever ids or digits are asked.
+        name = route.path if route is not None else "unmatched"
+        HTTP_REQUESTS.labels(request.method, name, str(response.status_code)).inc()
+        HTTP_LATENCY.labels(request.method, name).observe(time.perf_counter() - start)
+        return response
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

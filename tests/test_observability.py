@@ -1,0 +1,71 @@
+"""Metrics, readiness and logs, against the real app, Redis and worker."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from digitgan.settings import Settings
+from tests.conftest import AUTH, running_worker
+from tests.test_e2e import wait_until_finished
+
+
+def metric_lines(client: TestClient) -> list[str]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return response.text.splitlines()
+
+
+def metric_value(lines: list[str], series: str) -> float:
+    return next((float(line.split()[-1]) for line in lines if line.startswith(series + " ")), 0.0)
+
+
+def test_metrics_count_requests_by_route_and_read_jobs_from_redis(client):
+    not_found = 'digitgan_http_requests_total{method="GET",route="/v1/jobs/{job_id}",status="404"}'
+    before = metric_value(metric_lines(client), not_found)
+    client.get("/v1/jobs/nope")
+    client.get("/v1/jobs/other")
+    client.post("/v1/jobs", json={"steps": 5}, headers=AUTH)
+    lines = metric_lines(client)
+    assert metric_value(lines, not_found) == before + 2  # one series for every job id
+    assert 'digitgan_jobs{state="queued"} 1.0' in lines
+    assert "digitgan_queue_length 1.0" in lines  # no worker here: the job waits in the queue
+    assert any(line.startswith("digitgan_http_request_seconds_bucket") for line in lines)
+
+
+def test_readyz_reports_redis_and_checkpoint(client, settings, redis_client):
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok", "redis": "ok", "checkpoint": "none published yet"}
+
+    redis_client.set(f"{settings.redis_prefix}:ckpt:broken", b"not a checkpoint")
+    redis_client.set(f"{settings.redis_prefix}:latest", "broken")
+    broken = client.get("/readyz")
+    assert broken.status_code == 503 and broken.json()["checkpoint"].startswith("error")
+
+
+def test_readyz_says_why_when_redis_is_unreachable():
+    settings = Settings(redis_url="redis://127.0.0.1:1/0", api_token="t", _env_file=None)
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["redis"].startswith("error") and ready.json()["status"] == "unavailable"
+        assert client.get("/healthz").status_code == 200
+        jobs = client.get("/v1/jobs")
+        assert jobs.status_code == 503 and "Redis" in jobs.json()["detail"]
+
+
+def test_worker_json_logs_name_the_job_on_every_task_line(client, settings, tmp_path):
+    log = tmp_path / "worker.log"
+    with running_worker(settings, log, DIGITGAN_LOG_JSON="true"):
+        job = client.post("/v1/jobs", json={"steps": 5, "checkpoint_every": 5}, headers=AUTH).json()
+        assert wait_until_finished(client, job["url"])["state"] == "succeeded"
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    task_lines = [r for r in records if job["id"] in r["message"]]
+    assert task_lines and all(
+        r["job_id"] == job["id"] for r in task_lines if "Task" in r["message"]
+    )
+    assert any(r["job_id"] == job["id"] for r in records)
