@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The CPU build of PyTorch; installed first so the project's torch range is already met.
 TORCH ?= torch==2.13.0
 
-.PHONY: run test lint format install
+.PHONY: run test lint format install constraints
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,3 +30,7 @@ lint: $(BIN)/.installed
 format: $(BIN)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Pins for the Docker image: everything installed here but PyTorch and the project itself.
+constraints: $(BIN)/.installed
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v -E '^(torch|digitgan)==' > constraints.txt
