@@ -110,7 +110,8 @@ def _rgba(colour: str) -> RGBA:
     return value[0], value[1], value[2], value[3]
 
 
-@router.api_route("/digits/{digit}.png", methods=["GET", "HEAD"], responses=PNG_RESPONSES)
+@router.get("/digits/{digit}.png", responses=PNG_RESPONSES, operation_id="digit_png")
+@router.head("/digits/{digit}.png", responses=PNG_RESPONSES, operation_id="digit_png_head")
 async def digit_png(
     request: Request,
     digit: Annotated[int, Path(ge=0, le=9, description="The digit to draw.", examples=[7])],
@@ -122,7 +123,8 @@ async def digit_png(
     return await _serve(request, spec, query)
 
 
-@router.api_route("/numbers/{text}.png", methods=["GET", "HEAD"], responses=PNG_RESPONSES)
+@router.get("/numbers/{text}.png", responses=PNG_RESPONSES, operation_id="number_png")
+@router.head("/numbers/{text}.png", responses=PNG_RESPONSES, operation_id="number_png_head")
 async def number_png(
     request: Request,
     text: Annotated[
@@ -143,7 +145,8 @@ async def number_png(
     return await _serve(request, spec, query)
 
 
-@router.api_route("/samples.png", methods=["GET", "HEAD"], responses=PNG_RESPONSES)
+@router.get("/samples.png", responses=PNG_RESPONSES, operation_id="samples_png")
+@router.head("/samples.png", responses=PNG_RESPONSES, operation_id="samples_png_head")
 async def samples_png(request: Request, query: Annotated[SamplesQuery, Query()]) -> Response:
     """A grid of `n` digits: any digits (every checkpoint), all one `digit`, or a digit
     per row (`rows`; both need a conditional checkpoint)."""
