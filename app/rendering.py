@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -44,7 +44,11 @@ class ImageSpec:
         return self.style.size, max(1, round(w * self.style.size / h))
 
     def etag(self, checkpoint_id: str) -> str:
-        key = repr((RENDERER_VERSION, checkpoint_id, astuple(self)))
+        ink, style = self.ink, self.style
+        key = repr(
+            (RENDERER_VERSION, checkpoint_id, ink.n, ink.seed, ink.labels, ink.one_style)
+            + (self.cols, self.pad, style.size, style.fg, style.bg, style.smooth)
+        )
         return '"' + hashlib.blake2b(key.encode(), digest_size=16).hexdigest() + '"'
 
     def compose(self, ink: np.ndarray) -> bytes:
