@@ -160,20 +160,23 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def encode_png(ink: np.ndarray, fg: RGBA = INK, bg: RGBA = PAPER) -> bytes:
-    """Ink as an 8-bit palette PNG in the given colours (default: dark ink on white).
+    """Ink as a PNG in the given colours: 8-bit greyscale for dark ink on white (the
+    default), else an 8-bit palette whose ramp does the colouring for free.
 
-    Written directly (a palette PNG is five small chunks) because Pillow's per-image
-    overhead is several times the cost of compressing a 28x28 digit.
+    Written directly (a PNG is a few small chunks) because Pillow's per-image overhead
+    is several times the cost of compressing a 28x28 digit.
     """
     h, w = ink.shape
+    grey = (fg, bg) == (INK, PAPER)
     rows = np.zeros((h, w + 1), dtype=np.uint8)  # each row starts with filter type 0
-    rows[:, 1:] = ink
+    rows[:, 1:] = 255 - ink if grey else ink
+    colour_type, colours = (0, b"") if grey else (3, _palette_chunks(fg, bg))
     # Level 1: these images are small and noisy; higher levels gain little and cost much.
     return b"".join(
         (
             b"\x89PNG\r\n\x1a\n",
-            _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0)),
-            _palette_chunks(fg, bg),
+            _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0)),
+            colours,
             _chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)),
             _chunk(b"IEND", b""),
         )
