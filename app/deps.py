@@ -1,4 +1,4 @@
-"""Request dependencies: settings, the Redis stores, the sampler and the token check."""
+"""Request dependencies: settings, the Redis stores and the token check."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.sampler import LatestModel
 from digitgan.checkpoints import CheckpointStore
 from digitgan.jobs import JobStore
 from digitgan.settings import Settings
@@ -24,10 +23,6 @@ def get_jobs(request: Request) -> JobStore:
 
 def get_checkpoints(request: Request) -> CheckpointStore:
     return request.app.state.checkpoints
-
-
-def get_model(request: Request) -> LatestModel:
-    return request.app.state.model
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -53,5 +48,4 @@ def require_token(
 
 Jobs = Annotated[JobStore, Depends(get_jobs)]
 Checkpoints = Annotated[CheckpointStore, Depends(get_checkpoints)]
-Model = Annotated[LatestModel, Depends(get_model)]
 Authorized = Depends(require_token)

@@ -8,19 +8,25 @@ from contextlib import asynccontextmanager
 
 import redis
 import torch
+from cachetools import LRUCache
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from app import metrics
-from app.routes import jobs, samples
-from app.sampler import LatestModel, NoCheckpoint
+from app.batcher import MicroBatcher
+from app.problems import INVALID
+from app.rendering import render_batch
+from app.routes import checkpoints, images, jobs
+from app.sampler import LATEST, Models, NoCheckpoint, UnknownCheckpoint
 from digitgan.checkpoints import CheckpointStore
 from digitgan.jobs import JobStore
 from digitgan.logs import configure_logging
 from digitgan.redis_client import connect
 from digitgan.settings import Settings, get_settings
 from models.checkpoint import CheckpointError
+from models.sampling import NeedsConditional
 from worker.celery_app import create_celery
 
 log = logging.getLogger(__name__)
@@ -39,9 +45,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = client
         app.state.jobs = JobStore(client, settings.redis_prefix)
         app.state.checkpoints = CheckpointStore(client, settings.redis_prefix)
-        app.state.model = LatestModel(app.state.checkpoints)
+        app.state.models = Models(
+            app.state.checkpoints, settings.refresh_interval_s, settings.loaded_checkpoints
+        )
+        app.state.batcher = MicroBatcher(render_batch)
+        app.state.image_cache = LRUCache(maxsize=settings.image_cache_bytes, getsizeof=len)
         app.state.celery = create_celery(settings)
+        app.state.models.start()
+        app.state.batcher.start()
         yield
+        app.state.batcher.stop()
+        app.state.models.stop()
         client.close()
 
     app = FastAPI(
@@ -50,8 +64,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Train GANs on handwritten digits; serve the digits they generate as PNG.",
         lifespan=lifespan,
     )
-    app.include_router(jobs.router)
-    app.include_router(samples.router)
+    app.include_router(jobs.router, responses=INVALID)
+    app.include_router(images.router)
+    app.include_router(checkpoints.router)
+    # Browsers may read images and read-only answers from any allowed page; changing
+    # endpoints get no CORS, so a page cannot call them from a visitor's browser.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "HEAD"],
+        allow_headers=["If-None-Match"],
+        expose_headers=["ETag", "X-Checkpoint-Id", "X-Seed", "Content-Length"],
+        max_age=86400,
+    )
     metrics.install(app)
     _add_error_handlers(app)
     _add_health(app)
@@ -71,14 +96,19 @@ def _add_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(NoCheckpoint)
-    async def no_checkpoint(_: Request, exc: NoCheckpoint) -> JSONResponse:
+    @app.exception_handler(UnknownCheckpoint)
+    async def no_checkpoint(_: Request, exc: LookupError) -> JSONResponse:
         return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(NeedsConditional)
+    async def needs_conditional(_: Request, exc: NeedsConditional) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
 
     @app.exception_handler(CheckpointError)
     async def bad_checkpoint(_: Request, exc: CheckpointError) -> JSONResponse:
         log.error("cannot serve: %s", exc)
         return JSONResponse(
-            status_code=503, content={"detail": f"the latest checkpoint cannot be loaded: {exc}"}
+            status_code=503, content={"detail": f"the checkpoint cannot be loaded: {exc}"}
         )
 
     @app.exception_handler(redis.RedisError)
@@ -97,7 +127,7 @@ def jsonable_errors(exc: RequestValidationError) -> list[dict]:
 
 def _add_health(app: FastAPI) -> None:
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         """The process is alive."""
         return {"status": "ok"}
 
@@ -122,7 +152,7 @@ def _check_redis(app: FastAPI) -> str:
 
 def _check_checkpoint(app: FastAPI) -> str:
     try:
-        loaded = app.state.model.get()
+        loaded = app.state.models.resolve(LATEST).model
     except NoCheckpoint:
         return "none published yet"
     except (CheckpointError, redis.RedisError) as exc:

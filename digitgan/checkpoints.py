@@ -1,4 +1,9 @@
-"""Published checkpoints in Redis: the only thing a worker and an API host share."""
+"""Published checkpoints in Redis: the only thing a worker and an API host share.
+
+Besides the blobs and their metadata: `latest` (the newest published), named aliases
+(for example `production`) that point at a chosen checkpoint, and a pub/sub channel on
+which every change of either is announced, so API processes follow it at once.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +37,15 @@ class CheckpointStore:
     def _state_key(self, checkpoint_id: str) -> str:
         return f"{self.prefix}:ckpt-state:{checkpoint_id}"
 
+    @property
+    def _aliases_key(self) -> str:
+        return f"{self.prefix}:aliases"
+
+    @property
+    def channel(self) -> str:
+        """Pub/sub channel announcing a new `latest` or a changed alias."""
+        return f"{self.prefix}:ckpt-events"
+
     def publish(self, blob: bytes, training_state: bytes | None = None) -> dict[str, Any]:
         """Check that `blob` loads, then store it (with the training state that resuming
         needs) and point "latest" at it, all in one transaction.
@@ -47,6 +61,7 @@ class CheckpointStore:
             pipe.set(self._meta_key(checkpoint_id), json.dumps(meta))
             pipe.zadd(self._index, {checkpoint_id: pipe_time(self.redis)})
             pipe.set(self._latest_key, checkpoint_id)
+            pipe.publish(self.channel, f"latest {checkpoint_id}")
             pipe.execute()
         return meta
 
@@ -63,6 +78,55 @@ class CheckpointStore:
     def meta(self, checkpoint_id: str) -> dict[str, Any] | None:
         value = self.redis.get(self._meta_key(checkpoint_id))
         return json.loads(value) if value else None
+
+    def exists(self, checkpoint_id: str) -> bool:
+        return bool(self.redis.exists(self._meta_key(checkpoint_id)))
+
+    def list(self, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        """Metadata of published checkpoints, newest first."""
+        ids = self.redis.zrevrange(self._index, offset, offset + limit - 1)
+        if not ids:
+            return []
+        values = self.redis.mget([self._meta_key(i.decode()) for i in ids])
+        return [json.loads(v) for v in values if v]
+
+    def count(self) -> int:
+        return int(self.redis.zcard(self._index))
+
+    def refs(self) -> tuple[str | None, dict[str, str]]:
+        """`latest` and every alias, read together."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(self._latest_key)
+            pipe.hgetall(self._aliases_key)
+            latest, aliases = pipe.execute()
+        return (latest.decode() if latest else None), {
+            k.decode(): v.decode() for k, v in aliases.items()
+        }
+
+    def aliases(self) -> dict[str, str]:
+        return self.refs()[1]
+
+    def alias(self, name: str) -> str | None:
+        value = self.redis.hget(self._aliases_key, name)
+        return value.decode() if value else None
+
+    def set_alias(self, name: str, checkpoint_id: str) -> bool:
+        """Point alias `name` at a published checkpoint; False (and no change) if there
+        is no such checkpoint."""
+        if not self.exists(checkpoint_id):
+            return False
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._aliases_key, name, checkpoint_id)
+            pipe.publish(self.channel, f"alias {name}")
+            pipe.execute()
+        return True
+
+    def delete_alias(self, name: str) -> bool:
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._aliases_key, name)
+            pipe.publish(self.channel, f"alias {name}")
+            removed, _ = pipe.execute()
+        return bool(removed)
 
 
 def pipe_time(client: redis.Redis) -> float:

@@ -30,6 +30,17 @@ class Settings(BaseSettings):
     api_torch_threads: int = Field(default=1, ge=1, le=256)
     log_json: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Origins allowed to read the images and read-only endpoints from a browser (CORS).
+    cors_origins: list[str] = ["*"]
+    # The in-process cache of rendered PNGs, bounded by the bytes it holds.
+    image_cache_bytes: int = Field(default=64 * 2**20, ge=0, le=2**34)
+    # max-age of images that follow `latest` or an alias (they change when it moves).
+    alias_max_age_s: int = Field(default=60, ge=0, le=86400)
+    # How often each API process re-reads `latest` and the aliases when no pub/sub
+    # announcement came (a fallback: announcements are followed at once).
+    refresh_interval_s: float = Field(default=0.5, gt=0, le=60)
+    # Checkpoints asked for by id stay loaded, the most recently used this many.
+    loaded_checkpoints: int = Field(default=4, ge=1, le=64)
 
 
 @lru_cache

@@ -10,6 +10,7 @@ from app.main import create_app
 from digitgan.settings import Settings
 from tests.conftest import AUTH, running_worker
 from tests.test_e2e import wait_until_finished
+from tests.test_images import publish
 
 
 def metric_lines(client: TestClient) -> list[str]:
@@ -69,3 +70,15 @@ def test_worker_json_logs_name_the_job_on_every_task_line(client, settings, tmp_
         r["job_id"] == job["id"] for r in task_lines if "Task" in r["message"]
     )
     assert any(r["job_id"] == job["id"] for r in records)
+
+
+def test_metrics_count_rendered_images_and_cache_hits(client, redis_client, settings):
+    publish(redis_client, settings, "cmlp", "cmlp-metrics")
+    lines = metric_lines(client)
+    rendered = metric_value(lines, "digitgan_images_rendered_total")
+    hits = metric_value(lines, "digitgan_image_cache_hits_total")
+    for _ in range(3):
+        assert client.get("/v1/digits/3.png?seed=12345").status_code == 200
+    lines = metric_lines(client)
+    assert metric_value(lines, "digitgan_images_rendered_total") == rendered + 1
+    assert metric_value(lines, "digitgan_image_cache_hits_total") == hits + 2

@@ -1,0 +1,64 @@
+"""What an image request asks for, its ETag, and how a batch of them becomes PNG bytes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.sampler import LoadedModel
+from models.sampling import RGBA, InkRequest, draw, encode_png, grid_shape, scale, tile
+
+# Part of every ETag: bump it when the same request would render different bytes.
+RENDERER_VERSION = 1
+DIGIT_SIDE = 28
+
+
+@dataclass(frozen=True)
+class Style:
+    size: int | None  # output height in pixels; None: natural size
+    fg: RGBA
+    bg: RGBA
+    smooth: bool
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """Everything besides the checkpoint that decides an image's bytes."""
+
+    ink: InkRequest
+    cols: int  # images per row
+    pad: int  # paper between images
+    style: Style
+
+    def natural_shape(self) -> tuple[int, int]:
+        if self.ink.n == 1:
+            return DIGIT_SIDE, DIGIT_SIDE
+        return grid_shape(self.ink.n, self.cols, self.pad, DIGIT_SIDE)
+
+    def output_shape(self) -> tuple[int, int]:
+        h, w = self.natural_shape()
+        if self.style.size is None:
+            return h, w
+        return self.style.size, max(1, round(w * self.style.size / h))
+
+    def etag(self, checkpoint_id: str) -> str:
+        ink, style = self.ink, self.style
+        key = repr(
+            (RENDERER_VERSION, checkpoint_id, ink.n, ink.seed, ink.labels, ink.one_style)
+            + (self.cols, self.pad, style.size, style.fg, style.bg, style.smooth)
+        )
+        return '"' + hashlib.blake2b(key.encode(), digest_size=16).hexdigest() + '"'
+
+    def compose(self, ink: np.ndarray) -> bytes:
+        sheet = ink[0] if self.ink.n == 1 else tile(ink, self.cols, self.pad)
+        if self.style.size is not None:
+            sheet = scale(sheet, self.style.size, self.style.smooth)
+        return encode_png(sheet, self.style.fg, self.style.bg)
+
+
+def render_batch(model: LoadedModel, specs: list[ImageSpec]) -> list[bytes]:
+    """PNG bytes for each spec, from one pass of the model's generator."""
+    inks = draw(model.generator, [spec.ink for spec in specs])
+    return [spec.compose(ink) for spec, ink in zip(specs, inks, strict=True)]

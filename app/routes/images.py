@@ -1,0 +1,226 @@
+"""Public image endpoints: one digit, a number, a grid; PNG, cacheable, safe to embed."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import State
+
+from app.metrics import IMAGE_CACHE_HITS, IMAGES_RENDERED
+from app.problems import INVALID, UNAVAILABLE, invalid, problem
+from app.rendering import ImageSpec, Style
+from app.sampler import LATEST, LoadedModel, Resolved
+from digitgan.jobs import MAX_SEED
+from models.sampling import RGBA, InkRequest
+
+router = APIRouter(prefix="/v1", tags=["images"])
+
+MAX_SIZE = 1024
+MAX_PIXELS = 2048 * 2048
+MAX_SAMPLES = 256
+MAX_NUMBER_LENGTH = 32
+IMMUTABLE = "public, max-age=31536000, immutable"
+HEX = "[0-9a-fA-F]{6}(?:[0-9a-fA-F]{2})?"
+REF = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$"
+
+PNG_RESPONSES = {
+    200: {
+        "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "A PNG image. `ETag` and `Cache-Control` say how long it may be kept.",
+    },
+    304: {"description": "Not modified: the `If-None-Match` ETag still names these bytes."},
+    404: problem("No checkpoint or alias of that name, or no checkpoint published yet."),
+    409: problem("Specific digits were asked of an unconditional (mlp) checkpoint."),
+    **INVALID,
+    **UNAVAILABLE,
+}
+
+
+class ImageQuery(BaseModel):
+    """Query parameters every image endpoint takes."""
+
+    seed: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_SEED,
+        description="Same seed and checkpoint id: same bytes. Left out: a random seed, "
+        "sent back in `X-Seed`, and `Cache-Control: no-store`.",
+        examples=[42],
+    )
+    size: int | None = Field(
+        None,
+        ge=8,
+        le=MAX_SIZE,
+        description="Output height in pixels (width keeps the aspect ratio); "
+        f"at most {MAX_PIXELS} pixels in all. Default: natural size (28 per digit).",
+        examples=[112],
+    )
+    smooth: bool = Field(False, description="Interpolate when scaling; default: crisp pixels.")
+    fg: str = Field(
+        "000000",
+        pattern=f"^{HEX}$",
+        description="Ink colour, hex RRGGBB or RRGGBBAA (no `#`).",
+        examples=["1a1a2e"],
+    )
+    bg: str = Field(
+        "ffffff",
+        pattern=f"^(?:{HEX}|transparent)$",
+        description="Paper colour, hex RRGGBB or RRGGBBAA, or `transparent`.",
+        examples=["transparent"],
+    )
+    checkpoint: str = Field(
+        LATEST,
+        pattern=REF,
+        description="A checkpoint id, an alias (e.g. `production`) or `latest`.",
+        examples=["production"],
+    )
+
+    def style(self) -> Style:
+        return Style(self.size, _rgba(self.fg), _rgba(self.bg), self.smooth)
+
+
+class SamplesQuery(ImageQuery):
+    model_config = ConfigDict(json_schema_extra={"description": "A grid of digits."})
+
+    n: int = Field(16, ge=1, le=MAX_SAMPLES, description="How many digits.", examples=[30])
+    cols: int | None = Field(
+        None, ge=1, le=MAX_SAMPLES, description="Digits per row; default: a square.", examples=[10]
+    )
+    digit: int | None = Field(
+        None,
+        ge=0,
+        le=9,
+        description="Only this digit (needs a conditional checkpoint).",
+        examples=[7],
+    )
+    rows: bool = Field(
+        False,
+        description="Row r shows the digit r mod 10 (needs a conditional checkpoint); "
+        "not together with `digit`.",
+    )
+
+
+def _rgba(colour: str) -> RGBA:
+    if colour == "transparent":
+        return (255, 255, 255, 0)
+    value = bytes.fromhex(colour if len(colour) == 8 else colour + "ff")
+    return value[0], value[1], value[2], value[3]
+
+
+@router.get("/digits/{digit}.png", responses=PNG_RESPONSES, operation_id="digit_png")
+@router.head("/digits/{digit}.png", responses=PNG_RESPONSES, operation_id="digit_png_head")
+async def digit_png(
+    request: Request,
+    digit: Annotated[int, Path(ge=0, le=9, description="The digit to draw.", examples=[7])],
+    query: Annotated[ImageQuery, Query()],
+) -> Response:
+    """One handwritten digit (needs a conditional checkpoint), 28 pixels tall by default."""
+    seed = _seed(query)
+    spec = ImageSpec(InkRequest(1, seed, (digit,)), cols=1, pad=0, style=query.style())
+    return await _serve(request, spec, query)
+
+
+@router.get("/numbers/{text}.png", responses=PNG_RESPONSES, operation_id="number_png")
+@router.head("/numbers/{text}.png", responses=PNG_RESPONSES, operation_id="number_png_head")
+async def number_png(
+    request: Request,
+    text: Annotated[
+        str,
+        Path(
+            pattern=f"^[0-9]{{1,{MAX_NUMBER_LENGTH}}}$",
+            description=f"1 to {MAX_NUMBER_LENGTH} digits.",
+            examples=["2026"],
+        ),
+    ],
+    query: Annotated[ImageQuery, Query()],
+) -> Response:
+    """A number as one strip of handwriting: every character shares one noise vector,
+    so it looks written by one hand (needs a conditional checkpoint)."""
+    labels = tuple(int(c) for c in text)
+    ink = InkRequest(len(labels), _seed(query), labels, one_style=True)
+    spec = ImageSpec(ink, cols=len(labels), pad=0, style=query.style())
+    return await _serve(request, spec, query)
+
+
+@router.get("/samples.png", responses=PNG_RESPONSES, operation_id="samples_png")
+@router.head("/samples.png", responses=PNG_RESPONSES, operation_id="samples_png_head")
+async def samples_png(request: Request, query: Annotated[SamplesQuery, Query()]) -> Response:
+    """A grid of `n` digits: any digits (every checkpoint), all one `digit`, or a digit
+    per row (`rows`; both need a conditional checkpoint)."""
+    if query.digit is not None and query.rows:
+        raise invalid(("query", "rows"), "choose either digit or rows, not both")
+    cols = max(1, min(query.cols or math.ceil(math.sqrt(query.n)), query.n))
+    labels = None
+    if query.digit is not None:
+        labels = (query.digit,) * query.n
+    elif query.rows:
+        labels = tuple((i // cols) % 10 for i in range(query.n))
+    ink = InkRequest(query.n, _seed(query), labels)
+    return await _serve(request, ImageSpec(ink, cols=cols, pad=2, style=query.style()), query)
+
+
+def _seed(query: ImageQuery) -> int:
+    return secrets.randbits(63) if query.seed is None else query.seed
+
+
+async def _serve(request: Request, spec: ImageSpec, query: ImageQuery) -> Response:
+    height, width = spec.output_shape()
+    if height * width > MAX_PIXELS:
+        natural_h, natural_w = spec.natural_shape()
+        most = math.isqrt(MAX_PIXELS * natural_h // natural_w)
+        raise invalid(
+            ("query", "size"), f"at most {MAX_PIXELS} pixels in all: for this image size <= {most}"
+        )
+    state = request.app.state
+    resolved = state.models.lookup(query.checkpoint) or await run_in_threadpool(
+        state.models.resolve, query.checkpoint
+    )
+    model = resolved.model
+    headers = {"X-Checkpoint-Id": model.checkpoint_id}
+    if query.seed is None:
+        headers |= {"Cache-Control": "no-store", "X-Seed": str(spec.ink.seed)}
+        return _png(request, await _render(state, model, spec), headers)
+
+    etag = spec.etag(model.checkpoint_id)
+    headers |= {"ETag": etag, "Cache-Control": _cache_control(request, resolved)}
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    body = state.image_cache.get(etag)
+    if body is not None:
+        IMAGE_CACHE_HITS.inc()
+    else:
+        body = await _render(state, model, spec)
+        if len(body) <= state.image_cache.maxsize:
+            state.image_cache[etag] = body
+    return _png(request, body, headers)
+
+
+async def _render(state: State, model: LoadedModel, spec: ImageSpec) -> bytes:
+    body = await state.batcher.submit(model, spec)
+    IMAGES_RENDERED.inc()
+    return body
+
+
+def _cache_control(request: Request, resolved: Resolved) -> str:
+    if resolved.follows_ref:
+        return f"public, max-age={request.app.state.settings.alias_max_age_s}"
+    return IMMUTABLE
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in tags or etag in tags
+
+
+def _png(request: Request, body: bytes, headers: dict[str, str]) -> Response:
+    headers["Content-Length"] = str(len(body))
+    if request.method == "HEAD":
+        body = b""
+    return Response(body, media_type="image/png", headers=headers)

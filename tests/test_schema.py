@@ -1,0 +1,75 @@
+"""Fuzz the API against its own OpenAPI schema: no 500s, no answer the schema does not allow."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from app.main import create_app
+from digitgan.settings import Settings
+from tests.conftest import TOKEN
+from tests.test_images import publish
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture(scope="module")
+def fuzzed_app(redis_server):
+    """One app for the whole run, with a conditional checkpoint and an alias to find."""
+    app_settings = Settings(
+        redis_url=f"redis://{redis_server.host}:{redis_server.port}/0",
+        redis_prefix=f"test-fuzz-{uuid.uuid4().hex[:8]}",
+        api_token=TOKEN,
+        _env_file=None,
+    )
+    client = redis.Redis.from_url(app_settings.redis_url)
+    checkpoint_id = publish(client, app_settings, "cmlp", "cmlp-a")
+    client.hset(f"{app_settings.redis_prefix}:aliases", "production", checkpoint_id)
+    yield create_app(app_settings)
+    schemathesis.python.asgi.shutdown_lifespans()
+    keys = list(client.scan_iter(f"{app_settings.redis_prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def api_schema(fuzzed_app):
+    return schemathesis.openapi.from_asgi("/openapi.json", fuzzed_app)
+
+
+# The jobs endpoints belong to the training service and are tested there; fuzzing
+# them would queue jobs.
+OPERATIONS = [
+    (path, method.upper())
+    for path, item in create_app(Settings(_env_file=None)).openapi()["paths"].items()
+    for method in item
+    if not path.startswith("/v1/jobs")
+]
+
+
+@pytest.mark.parametrize(("path", "method"), OPERATIONS)
+def test_api_answers_as_its_schema_says(api_schema, path, method):
+    operation = api_schema[path][method]
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+    def fuzz(case):
+        case.call_and_validate(checks=CHECKS)
+
+    fuzz()
