@@ -20,6 +20,7 @@ from digitgan.redis_client import connect
 from digitgan.settings import Settings, get_settings
 from models.checkpoint import CheckpointError
 from worker.celery_app import create_celery
+from worker.reaper import Reaper
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +35,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         client = connect(settings)
         app.state.settings = settings
         app.state.redis = client
-        app.state.jobs = JobStore(client, settings.redis_prefix)
+        app.state.jobs = JobStore.from_settings(client, settings)
         app.state.checkpoints = CheckpointStore(client, settings.redis_prefix)
         app.state.model = LatestModel(app.state.checkpoints)
         app.state.celery = create_celery(settings)
+        reaper = Reaper(
+            app.state.jobs, app.state.celery, settings.max_attempts, settings.heartbeat_s
+        )
+        reaper.start()
         yield
+        reaper.stop()
         client.close()
 
     app = FastAPI(
