@@ -1,0 +1,130 @@
+"""Real processes for the job and fault tests: Celery workers, a uvicorn API, a Redis."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from digitgan.launcher import free_port, redis_answers
+from digitgan.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+FINISHED = {"succeeded", "failed", "cancelled"}
+# Short heartbeats so that a lost worker is noticed in seconds, not minutes.
+FAST = {"heartbeat_s": 0.25, "lease_s": 2.0}
+# A job small enough to train in a few seconds on a busy CPU.
+TINY = {"steps": 60, "checkpoint_every": 20, "batch_size": 8, "seed": 1}
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a service process exactly these settings."""
+    values = settings.model_dump(mode="json", exclude={"api_token"})
+    env = {f"DIGITGAN_{k.upper()}": str(v) for k, v in values.items()}
+    if settings.api_token is not None:
+        env["DIGITGAN_API_TOKEN"] = settings.api_token.get_secret_value()
+    return os.environ | env
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 60, what: str = "") -> object:
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not met within {timeout}s: {what}")
+        time.sleep(0.1)
+    return result
+
+
+def start_worker(
+    settings: Settings,
+    log: Path,
+    *,
+    name: str = "w1",
+    app: str = "worker.celery_app",
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    prefix_command: tuple[str, ...] = (),
+) -> subprocess.Popen:
+    """A Celery worker in a session of its own (so a SIGKILL can take its whole process
+    tree, as a dead host would), started and waited for until it is ready."""
+    command = [
+        *prefix_command,
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        app,
+        "worker",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "-n",
+        f"{name}@%h",
+    ]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=(env or settings_env(settings)) | {"PYTHONPATH": str(ROOT)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    wait_until(lambda: b"ready." in log.read_bytes() or proc.poll() is not None, 90, "worker")
+    if proc.poll() is not None:
+        raise RuntimeError(f"worker exited early:\n{log.read_text()}")
+    return proc
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL the process and everything it started: no cleanup runs."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout)
+    kill_tree(proc)
+
+
+class RedisServer:
+    """A redis-server that a test may stop and start again, persisting the way the
+    compose file's Redis does (append-only file, fsync every second)."""
+
+    def __init__(self, data_dir: Path, bind: str = "127.0.0.1"):
+        self.data_dir, self.bind = data_dir, bind
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.bind}:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server") or "redis-server"
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", self.bind, "--dir", str(self.data_dir)]
+            + ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
+            + ["--protected-mode", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_until(lambda: redis_answers(self.url), 20, "redis-server")
+
+    def stop(self) -> None:
+        """A clean shutdown (SIGTERM: Redis flushes its append-only file and exits)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)
