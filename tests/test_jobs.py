@@ -160,7 +160,9 @@ def test_a_job_runs_with_progress_events_losses_and_history(client, worker):
 
     # Resume: continue that job's last checkpoint to 80 steps in a new job.
     more = client.post(
-        "/v1/jobs", json={"steps": 80, "batch_size": 4, "resume_from": done["checkpoint_id"]}, headers=AUTH
+        "/v1/jobs",
+        json={"steps": 80, "batch_size": 4, "resume_from": done["checkpoint_id"]},
+        headers=AUTH,
     ).json()
     resumed = finished(client, more["id"])
     assert resumed["state"] == "succeeded", resumed
