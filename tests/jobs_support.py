@@ -104,19 +104,20 @@ class RedisServer:
     """A redis-server that a test may stop and start again, persisting the way the
     compose file's Redis does (append-only file, fsync every second)."""
 
-    def __init__(self, data_dir: Path, bind: str = "127.0.0.1"):
-        self.data_dir, self.bind = data_dir, bind
+    def __init__(self, data_dir: Path, extra_bind: str | None = None):
+        self.data_dir = data_dir
+        self.bind = ["127.0.0.1"] + ([extra_bind] if extra_bind else [])
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://{self.bind}:{self.port}/0"
+        return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
         binary = shutil.which("redis-server") or "redis-server"
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", self.bind, "--dir", str(self.data_dir)]
+            [binary, "--port", str(self.port), "--bind", *self.bind, "--dir", str(self.data_dir)]
             + ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
             + ["--protected-mode", "no"],
             stdout=subprocess.DEVNULL,
