@@ -12,15 +12,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from digitgan.checkpoints import CheckpointStore
 from digitgan.launcher import free_port, redis_answers
 from digitgan.settings import Settings
+from models.checkpoint import to_bytes
+from models.train import Checkpoint, TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent
 FINISHED = {"succeeded", "failed", "cancelled"}
 # Short heartbeats so that a lost worker is noticed in seconds, not minutes.
-FAST = {"heartbeat_s": 0.25, "lease_s": 2.0}
+FAST = {"heartbeat_s": 0.2, "lease_s": 1.5}
 # A job small enough to train in a few seconds on a busy CPU.
-TINY = {"steps": 60, "checkpoint_every": 20, "batch_size": 8, "seed": 1}
+TINY = {"steps": 40, "checkpoint_every": 20, "batch_size": 8, "seed": 1}
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -50,9 +53,10 @@ def start_worker(
     cwd: Path = ROOT,
     env: dict[str, str] | None = None,
     prefix_command: tuple[str, ...] = (),
+    wait: bool = True,
 ) -> subprocess.Popen:
     """A Celery worker in a session of its own (so a SIGKILL can take its whole process
-    tree, as a dead host would), started and waited for until it is ready."""
+    tree, as a dead host would); unless `wait` is False, returned once it is ready."""
     command = [
         *prefix_command,
         sys.executable,
@@ -79,10 +83,15 @@ def start_worker(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    if wait:
+        wait_ready(proc, log)
+    return proc
+
+
+def wait_ready(proc: subprocess.Popen, log: Path) -> None:
     wait_until(lambda: b"ready." in log.read_bytes() or proc.poll() is not None, 90, "worker")
     if proc.poll() is not None:
         raise RuntimeError(f"worker exited early:\n{log.read_text()}")
-    return proc
 
 
 def kill_tree(proc: subprocess.Popen) -> None:
@@ -129,3 +138,17 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(20)
+
+
+def publish_tiny_checkpoints(store: CheckpointStore, job_id: str = "tiny") -> list[str]:
+    """Train 2 steps here and publish a checkpoint after each; their ids."""
+    ids = []
+
+    def publish(c: Checkpoint) -> None:
+        store.publish(to_bytes(c.meta, c.generator_state), c.training_state)
+        ids.append(c.meta["id"])
+
+    train(
+        TrainConfig(steps=2, checkpoint_every=1, batch_size=4), job_id=job_id, on_checkpoint=publish
+    )
+    return ids

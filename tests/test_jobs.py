@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import time
+import uuid
 
 import pytest
 from celery import Celery
@@ -14,18 +15,32 @@ from PIL import Image
 from digitgan.checkpoints import CheckpointStore
 from digitgan.jobs import JobSpec, JobState, JobStore
 from digitgan.leases import JobLease
-from models.checkpoint import to_bytes
-from models.train import TrainConfig, train
-from tests.conftest import AUTH
-from tests.jobs_support import FAST, FINISHED, TINY, kill_tree, start_worker, wait_until
+from digitgan.settings import Settings
+from tests.conftest import AUTH, TOKEN
+from tests.jobs_support import (
+    FAST,
+    FINISHED,
+    TINY,
+    kill_tree,
+    publish_tiny_checkpoints,
+    start_worker,
+    wait_until,
+)
 from worker.celery_app import create_celery
 from worker.progress import LossHistory
 from worker.reaper import reap_lost_jobs
 
 
-@pytest.fixture
-def settings(settings):
-    return settings.model_copy(update=FAST)
+@pytest.fixture(scope="module")
+def settings(redis_server) -> Settings:
+    """One key prefix for the module, so that its tests share one worker."""
+    return Settings(
+        redis_url=f"redis://{redis_server.host}:{redis_server.port}/0",
+        redis_prefix=f"test-{uuid.uuid4().hex[:8]}",
+        api_token=TOKEN,
+        _env_file=None,
+        **FAST,
+    )
 
 
 @pytest.fixture
@@ -33,12 +48,13 @@ def store(settings, redis_client) -> JobStore:
     return JobStore(redis_client, settings.redis_prefix, retention_s=3600, max_jobs=10)
 
 
-@pytest.fixture
-def worker(settings, tmp_path, redis_client):
-    proc = start_worker(settings, tmp_path / "worker.log")
+@pytest.fixture(scope="module")
+def worker(settings, tmp_path_factory):
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    proc = start_worker(settings, log)
     yield proc
     kill_tree(proc)
-    print((tmp_path / "worker.log").read_text()[-3000:])
+    print(log.read_text()[-3000:])
 
 
 def finished(client, job_id: str, timeout: float = 90) -> dict:
@@ -143,12 +159,14 @@ def test_a_job_runs_with_progress_events_losses_and_history(client, worker):
     assert done["attempt"] == 1 and done["device"] == "cpu" and done["worker"]
     assert done["started_at"] <= done["finished_at"]
     progress = done["progress"]
-    assert progress["step"] == progress["total_steps"] == 60 and progress["percent"] == 100
+    assert (
+        progress["step"] == progress["total_steps"] == TINY["steps"] and progress["percent"] == 100
+    )
     assert progress["eta_s"] == 0 and progress["images_per_second"] > 0
     assert progress["d_loss"] is not None and progress["g_loss"] is not None
 
     points = client.get(f"/v1/jobs/{job['id']}/losses").json()["points"]
-    assert 1 <= len(points) <= 256 and points[-1][0] == 60
+    assert 1 <= len(points) <= 256 and points[-1][0] == TINY["steps"]
     png = client.get(f"/v1/jobs/{job['id']}/losses.png")
     assert png.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(png.content)).size == (640, 320)
@@ -158,16 +176,16 @@ def test_a_job_runs_with_progress_events_losses_and_history(client, worker):
     assert client.get("/v1/jobs?state=running").json()["jobs"] == []
     assert client.get("/v1/jobs?state=lost").status_code == 422
 
-    # Resume: continue that job's last checkpoint to 80 steps in a new job.
+    # Resume: continue that job's last checkpoint to 60 steps in a new job.
     more = client.post(
         "/v1/jobs",
-        json={"steps": 80, "batch_size": 4, "resume_from": done["checkpoint_id"]},
+        json={"steps": 60, "batch_size": 4, "resume_from": done["checkpoint_id"]},
         headers=AUTH,
     ).json()
     resumed = finished(client, more["id"])
     assert resumed["state"] == "succeeded", resumed
     assert resumed["resumed_from"] == done["checkpoint_id"]
-    assert resumed["checkpoint_id"] == f"{more['id']}-0000080"
+    assert resumed["checkpoint_id"] == f"{more['id']}-0000060"
     assert resumed["spec"]["batch_size"] == 4  # its own, not the checkpoint's
 
 
@@ -198,13 +216,7 @@ def test_cancelling_a_running_job_stops_it_and_keeps_its_checkpoint(client, work
 
 def test_resume_from_is_checked_before_a_job_is_queued(client, settings, redis_client):
     checkpoints = CheckpointStore(redis_client, settings.redis_prefix)
-    ids = []
-
-    def publish(c):
-        checkpoints.publish(to_bytes(c.meta, c.generator_state), c.training_state)
-        ids.append(c.meta["id"])
-
-    train(TrainConfig(steps=2, checkpoint_every=1, batch_size=4), job_id="j", on_checkpoint=publish)
+    ids = publish_tiny_checkpoints(checkpoints)
     checkpoints.drop_training_state(ids[0])
 
     def post(body):
