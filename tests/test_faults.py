@@ -48,7 +48,8 @@ def workers(tmp_path):
         started.append((proc, log))
         return proc
 
-    start.logs = lambda: b"".join(p.read_bytes() for p in tmp_path.glob("*.log"))
+    start.started = started
+    start.logs = lambda: b"".join(log.read_bytes() for _, log in started)
 
     yield start
     for proc, log in started:
@@ -81,19 +82,24 @@ def submit(client, **spec) -> dict:
     return response.json()
 
 
-def test_a_killed_workers_job_resumes_from_its_checkpoint_on_the_next_worker(
-    client, settings, workers
+def test_a_killed_workers_job_resumes_from_its_checkpoint_on_another_worker(
+    client, settings, workers, tmp_path
 ):
-    first = workers(settings, "w1")
+    standby = workers(settings, "w1", wait=False)
+    workers(settings, "w2")
+    wait_ready(standby, tmp_path / "w1.log")
     job = submit(client, steps=120, checkpoint_every=10, batch_size=8, seed=1)
     checkpointed(client, job["id"])
-    kill_tree(first)  # the whole worker, as when its host dies
+    trainer = next(
+        proc
+        for proc, log in workers.started
+        if f"job {job['id']}: attempt 1".encode() in log.read_bytes()
+    )
+    kill_tree(trainer)  # the whole worker, as when its host dies
     kept = get(client, job["id"])["checkpoint_id"]
     kept_step = int(kept.rsplit("-", 1)[1])
 
-    # The next worker starts while the lost job is noticed (within lease_s + a heartbeat)
-    # and queued again.
-    workers(settings, "w2", wait=False)
+    # Noticed within lease_s + a heartbeat, queued again, and taken by the other worker.
     done = finished(client, job["id"])
     assert done["state"] == "succeeded", done
     assert done["attempt"] == 2 and done["resumed_from"] == kept
