@@ -28,6 +28,7 @@ from digitgan.settings import Settings, get_settings
 from models.checkpoint import CheckpointError
 from models.sampling import NeedsConditional
 from worker.celery_app import create_celery
+from worker.reaper import Reaper
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         client = connect(settings)
         app.state.settings = settings
         app.state.redis = client
-        app.state.jobs = JobStore(client, settings.redis_prefix)
+        app.state.jobs = JobStore.from_settings(client, settings)
         app.state.checkpoints = CheckpointStore(client, settings.redis_prefix)
         app.state.models = Models(
             app.state.checkpoints, settings.refresh_interval_s, settings.loaded_checkpoints
@@ -51,9 +52,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.batcher = MicroBatcher(render_batch)
         app.state.image_cache = LRUCache(maxsize=settings.image_cache_bytes, getsizeof=len)
         app.state.celery = create_celery(settings)
+        reaper = Reaper(
+            app.state.jobs, app.state.celery, settings.max_attempts, settings.heartbeat_s
+        )
         app.state.models.start()
         app.state.batcher.start()
+        reaper.start()
         yield
+        reaper.stop()
         app.state.batcher.stop()
         app.state.models.stop()
         client.close()

@@ -75,6 +75,10 @@ class CheckpointStore:
     def training_state(self, checkpoint_id: str) -> bytes | None:
         return self.redis.get(self._state_key(checkpoint_id))
 
+    def drop_training_state(self, checkpoint_id: str) -> None:
+        """Forget what resuming from `checkpoint_id` needs; its weights stay servable."""
+        self.redis.delete(self._state_key(checkpoint_id))
+
     def meta(self, checkpoint_id: str) -> dict[str, Any] | None:
         value = self.redis.get(self._meta_key(checkpoint_id))
         return json.loads(value) if value else None

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from digitgan import remote_cli
 from digitgan.settings import get_settings
 
 
@@ -50,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", default="mnist-5k")
     train.add_argument("--device", default="cpu")
     train.set_defaults(func=_train)
+
+    remote_cli.add_commands(commands)
     return parser
 
 

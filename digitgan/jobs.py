@@ -10,17 +10,24 @@ import json
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from digitgan.leases import lease_key
+from digitgan.settings import Settings
 from models.data import DATASETS
 from models.networks import ARCHITECTURES
 
 MAX_STEPS = 200_000
 MAX_SEED = 2**63 - 1
+CHECKPOINT_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+# Bounds on what one record holds, whatever the job's length.
+MAX_LOSS_POINTS = 256
+MAX_HISTORY = 100
 
 
 class JobState(StrEnum):
@@ -50,6 +57,12 @@ class JobSpec(BaseModel):
     checkpoint_every: int = Field(
         1000, ge=1, le=MAX_STEPS, description="Steps between checkpoints."
     )
+    resume_from: str | None = Field(
+        None,
+        pattern=CHECKPOINT_ID_PATTERN,
+        description="A checkpoint id: go on training from its full training state "
+        "(both networks and both optimizers) up to `steps` in all.",
+    )
 
     @field_validator("architecture")
     @classmethod
@@ -69,9 +82,22 @@ class JobSpec(BaseModel):
 class JobProgress(BaseModel):
     step: int = 0
     total_steps: int = 0
+    percent: float = 0.0
+    images_per_second: float | None = None
+    eta_s: float | None = Field(None, description="Estimated seconds left.")
     d_loss: float | None = None
     g_loss: float | None = None
-    images_per_second: float | None = None
+    updated_at: float | None = None
+
+
+class Transition(BaseModel):
+    """One state change: when, in which attempt, on which worker, and why."""
+
+    state: JobState
+    at: float
+    attempt: int = 0
+    worker: str | None = None
+    note: str | None = None
 
 
 class JobRecord(BaseModel):
@@ -83,26 +109,68 @@ class JobRecord(BaseModel):
     finished_at: float | None = None
     progress: JobProgress = Field(default_factory=JobProgress)
     checkpoint_id: str | None = None
+    resumed_from: str | None = Field(
+        None, description="The checkpoint the current attempt started from."
+    )
     error: str | None = None
     attempt: int = 0
     worker: str | None = None
     device: str | None = None
+    heartbeat_at: float | None = None
+    cancel_requested: bool = False
+    history: list[Transition] = Field(default_factory=list)
+
+
+LossPoint = tuple[int, float, float]  # (step, d_loss, g_loss)
+# Decides a guarded state change from the current record: (state, note, fields) or None.
+Decision = tuple[JobState, str | None, dict[str, Any]] | None
 
 
 class JobStore:
     """Job records as Redis hashes, one JSON value per field, so that concurrent writers
-    (the API cancelling, the worker reporting progress) never overwrite each other's fields."""
+    (the API cancelling, the worker reporting progress) never overwrite each other's fields.
 
-    def __init__(self, client: redis.Redis, prefix: str):
+    Beside each record: its list of state changes, and sorted sets of ids (all jobs, and
+    one per state) that page newest first. Finished records expire after `retention_s`,
+    and creating a job deletes the oldest finished ones beyond `max_jobs`.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        *,
+        retention_s: int = 30 * 24 * 3600,
+        max_jobs: int = 10_000,
+    ):
         self.redis = client
         self.prefix = prefix
+        self.retention_s = retention_s
+        self.max_jobs = max_jobs
+
+    @classmethod
+    def from_settings(cls, client: redis.Redis, settings: Settings) -> JobStore:
+        return cls(
+            client,
+            settings.redis_prefix,
+            retention_s=settings.job_retention_s,
+            max_jobs=settings.max_jobs,
+        )
 
     def _key(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}"
 
+    def _history_key(self, job_id: str) -> str:
+        return f"{self.prefix}:job-history:{job_id}"
+
     @property
     def _index(self) -> str:
         return f"{self.prefix}:jobs"
+
+    def _state_index(self, state: JobState) -> str:
+        return f"{self.prefix}:jobs:{state.value}"
+
+    # -- reading ---------------------------------------------------------------------
 
     def create(self, spec: JobSpec) -> JobRecord:
         if spec.seed is None:
@@ -110,38 +178,235 @@ class JobStore:
         record = JobRecord(
             id=uuid.uuid4().hex, state=JobState.queued, spec=spec, created_at=time.time()
         )
+        fields = record.model_dump(mode="json", exclude={"history"})
         with self.redis.pipeline() as pipe:
-            pipe.hset(self._key(record.id), mapping=_encode(record.model_dump(mode="json")))
+            pipe.hset(self._key(record.id), mapping=_encode(fields))
             pipe.zadd(self._index, {record.id: record.created_at})
+            self._queue_transition(pipe, record, JobState.queued, None, {})
             pipe.execute()
-        return record
+        self._trim()
+        return self.get(record.id) or record
 
     def get(self, job_id: str) -> JobRecord | None:
-        raw = self.redis.hgetall(self._key(job_id))
-        if not raw:
-            return None
-        return JobRecord.model_validate({k.decode(): json.loads(v) for k, v in raw.items()})
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._key(job_id))
+            pipe.lrange(self._history_key(job_id), 0, -1)
+            raw, history = pipe.execute()
+        return _decode(raw, history)
 
-    def list(self, limit: int = 50, offset: int = 0) -> list[JobRecord]:
-        ids = self.redis.zrevrange(self._index, offset, offset + limit - 1)
-        return [job for job in (self.get(i.decode()) for i in ids) if job is not None]
+    def list(
+        self, limit: int = 50, offset: int = 0, state: JobState | None = None
+    ) -> list[JobRecord]:
+        """A page of jobs, newest first; records that expired meanwhile are left out."""
+        index = self._state_index(state) if state else self._index
+        ids = [i.decode() for i in self.redis.zrevrange(index, offset, offset + limit - 1)]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hgetall(self._key(job_id))
+                pipe.lrange(self._history_key(job_id), 0, -1)
+            replies = pipe.execute()
+        records = [
+            _decode(raw, hist) for raw, hist in zip(replies[::2], replies[1::2], strict=True)
+        ]
+        gone = [job_id for job_id, rec in zip(ids, records, strict=True) if rec is None]
+        if gone:
+            self._forget(gone)
+        return [rec for rec in records if rec is not None]
+
+    def count(self, state: JobState | None = None) -> int:
+        return int(self.redis.zcard(self._state_index(state) if state else self._index))
+
+    def losses(self, job_id: str) -> list[LossPoint]:
+        raw = self.redis.hget(self._key(job_id), "loss_history")
+        return [tuple(p) for p in json.loads(raw)] if raw else []
+
+    def cancel_requested(self, job_id: str) -> bool:
+        raw = self.redis.hget(self._key(job_id), "cancel_requested")
+        return bool(raw and json.loads(raw))
+
+    # -- writing ---------------------------------------------------------------------
 
     def update(self, job_id: str, **fields: Any) -> None:
         self.redis.hset(self._key(job_id), mapping=_encode(_jsonable(fields)))
 
-    def request_cancel(self, job_id: str) -> None:
+    def set_state(
+        self, job_id: str, state: JobState, note: str | None = None, **fields: Any
+    ) -> None:
+        """Change state unconditionally (the caller owns the job, e.g. holds its lease)."""
+        self._change(job_id, lambda job: (state, note, fields))
+
+    def request_cancel(self, job_id: str) -> JobRecord | None:
+        """Flag the job for its worker; a queued job is cancelled here and now."""
+
+        def decide(job: JobRecord) -> Decision:
+            if job.state != JobState.queued:
+                return None
+            return JobState.cancelled, "cancelled before it started", {}
+
         self.update(job_id, cancel_requested=True)
+        self._change(job_id, decide)
+        return self.get(job_id)
 
-    def cancel_requested(self, job_id: str) -> bool:
-        return bool(self.redis.hexists(self._key(job_id), "cancel_requested"))
+    def start_attempt(self, job_id: str, worker: str, device: str) -> JobRecord | None:
+        """queued (or running, after a lost worker) -> running with the next attempt
+        number. None when there is nothing to run: unknown, finished or cancelled."""
 
-    def set_state(self, job_id: str, state: JobState, **fields: Any) -> None:
-        stamp = {JobState.running: "started_at"}.get(state)
+        def decide(job: JobRecord) -> Decision:
+            if job.state in FINISHED_STATES:
+                return None
+            if job.cancel_requested:
+                return JobState.cancelled, "cancelled before it started", {}
+            fields = {"attempt": job.attempt + 1, "worker": worker, "device": device}
+            return JobState.running, None, fields | {"error": None, "heartbeat_at": time.time()}
+
+        job = self._change(job_id, decide)
+        return job if job is not None and job.state == JobState.running else None
+
+    def finish(
+        self,
+        job_id: str,
+        state: JobState,
+        lease_token: str,
+        note: str | None = None,
+        **fields: Any,
+    ) -> bool:
+        """End a job, but only while the caller still holds its lease (a worker whose
+        lease was taken over must not overwrite the new attempt's record)."""
+        key = lease_key(self.prefix, job_id)
+
+        def decide(job: JobRecord) -> Decision:
+            return (state, note, fields) if job.state == JobState.running else None
+
+        def still_holder(pipe: redis.client.Pipeline) -> bool:
+            value = pipe.get(key)
+            return value is not None and value.decode() == lease_token
+
+        return self._change(job_id, decide, watch=(key,), guard=still_holder) is not None
+
+    def expire_lost(self, job_id: str, max_attempts: int, requeue_note: str) -> JobState | None:
+        """A running job whose lease expired: requeue it, or fail it after `max_attempts`,
+        or cancel it if that was asked. Returns the new state (None: not lost after all)."""
+        key = lease_key(self.prefix, job_id)
+
+        def decide(job: JobRecord) -> Decision:
+            if job.state != JobState.running:
+                return None
+            lost = f"worker {job.worker} stopped sending heartbeats during attempt {job.attempt}"
+            if job.cancel_requested:
+                return JobState.cancelled, lost, {}
+            if job.attempt >= max_attempts:
+                resume = (
+                    f"; resubmit with resume_from={job.checkpoint_id!r} to go on from step "
+                    f"{job.progress.step}"
+                    if job.checkpoint_id
+                    else "; no checkpoint was made, resubmit it to start over"
+                )
+                error = f"{lost}, and it had {max_attempts} attempt(s) in all{resume}"
+                return JobState.failed, lost, {"error": error}
+            return JobState.queued, f"{lost}; {requeue_note}", {}
+
+        def lease_gone(pipe: redis.client.Pipeline) -> bool:
+            return not pipe.exists(key)
+
+        job = self._change(job_id, decide, watch=(key,), guard=lease_gone)
+        return job.state if job is not None else None
+
+    def running_ids(self) -> list[str]:
+        return [i.decode() for i in self.redis.zrange(self._state_index(JobState.running), 0, -1)]
+
+    # -- internals -------------------------------------------------------------------
+
+    def _change(
+        self,
+        job_id: str,
+        decide: Callable[[JobRecord], Decision],
+        watch: tuple[str, ...] = (),
+        guard: Callable[[redis.client.Pipeline], bool] | None = None,
+    ) -> JobRecord | None:
+        """Apply decide's state change in one transaction, retried if the record (or a
+        watched key) changed meanwhile. Returns the new record, or None if nothing
+        changed."""
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(self._key(job_id), *watch)
+                    raw = pipe.hgetall(self._key(job_id))
+                    job = _decode(raw, [])
+                    decision = decide(job) if job is not None else None
+                    if decision is None or (guard is not None and not guard(pipe)):
+                        pipe.unwatch()
+                        return None
+                    state, note, fields = decision
+                    pipe.multi()
+                    self._queue_transition(pipe, job, state, note, fields)
+                    pipe.execute()
+                    return self.get(job_id)
+                except redis.WatchError:
+                    continue
+
+    def _queue_transition(
+        self,
+        pipe: redis.client.Pipeline,
+        job: JobRecord,
+        state: JobState,
+        note: str | None,
+        fields: dict[str, Any],
+    ) -> None:
+        now = time.time()
+        fields = dict(fields)
+        if state == JobState.running:
+            fields["started_at"] = now
         if state in FINISHED_STATES:
-            stamp = "finished_at"
-        if stamp:
-            fields[stamp] = time.time()
-        self.update(job_id, state=state.value, **fields)
+            fields["finished_at"] = now
+        pipe.hset(self._key(job.id), mapping=_encode(_jsonable(fields | {"state": state.value})))
+        for each in JobState:
+            if each != state:
+                pipe.zrem(self._state_index(each), job.id)
+        pipe.zadd(self._state_index(state), {job.id: job.created_at})
+        change = Transition(
+            state=state,
+            at=now,
+            attempt=fields.get("attempt", job.attempt),
+            worker=fields.get("worker", job.worker),
+            note=note,
+        )
+        pipe.rpush(self._history_key(job.id), change.model_dump_json())
+        pipe.ltrim(self._history_key(job.id), -MAX_HISTORY, -1)
+        if state in FINISHED_STATES:
+            pipe.expire(self._key(job.id), self.retention_s)
+            pipe.expire(self._history_key(job.id), self.retention_s)
+
+    def _trim(self) -> None:
+        """Delete the oldest finished records beyond max_jobs (unfinished ones stay)."""
+        excess = self.count() - self.max_jobs
+        if excess <= 0:
+            return
+        oldest = [i.decode() for i in self.redis.zrange(self._index, 0, 2 * excess + 100)]
+        doomed = []
+        for job_id in oldest:
+            job = self.get(job_id)
+            if job is None or job.state in FINISHED_STATES:
+                doomed.append(job_id)
+                if len(doomed) == excess:
+                    break
+        self._forget(doomed)
+
+    def _forget(self, job_ids: list[str]) -> None:
+        with self.redis.pipeline() as pipe:
+            for job_id in job_ids:
+                pipe.delete(self._key(job_id), self._history_key(job_id))
+                pipe.zrem(self._index, job_id)
+                for state in JobState:
+                    pipe.zrem(self._state_index(state), job_id)
+            pipe.execute()
+
+
+def _decode(raw: dict[bytes, bytes], history: list[bytes]) -> JobRecord | None:
+    if not raw or b"state" not in raw:
+        return None
+    fields = {k.decode(): json.loads(v) for k, v in raw.items() if k != b"loss_history"}
+    fields["history"] = [json.loads(h) for h in history]
+    return JobRecord.model_validate(fields)
 
 
 def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,16 @@ class Settings(BaseSettings):
     # Celery redelivers an unacknowledged task after this many seconds; it must be
     # longer than the longest training job or a long job runs twice.
     visibility_timeout_s: int = Field(default=24 * 3600, ge=60)
+    # A running job's worker renews its lease every heartbeat_s; a job whose lease is
+    # older than lease_s is lost: requeued (resuming from its last checkpoint) until it
+    # has had max_attempts, then failed. Lost is noticed within lease_s + heartbeat_s.
+    heartbeat_s: float = Field(default=5.0, gt=0, le=300)
+    lease_s: float = Field(default=30.0, gt=0, le=3600)
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    # Finished job records are deleted after job_retention_s, and the oldest finished ones
+    # beyond max_jobs go sooner, so Redis holds a bounded number of records.
+    job_retention_s: int = Field(default=30 * 24 * 3600, ge=60)
+    max_jobs: int = Field(default=10_000, ge=10, le=1_000_000)
     worker_torch_threads: int = Field(default=1, ge=1, le=256)
     api_torch_threads: int = Field(default=1, ge=1, le=256)
     log_json: bool = False

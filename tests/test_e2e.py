@@ -8,6 +8,7 @@ import time
 from PIL import Image
 
 from tests.conftest import AUTH
+from tests.jobs_support import serves
 
 
 def wait_until_finished(client, url: str, timeout: float = 180) -> dict:
@@ -42,6 +43,8 @@ def test_train_over_http_then_sample(client, worker):
     assert job["device"] == "cpu" and job["attempt"] == 1
     assert job["checkpoint_id"].endswith("0000120")
 
+    # The API follows a new checkpoint within its refresh interval.
+    serves(client, job["checkpoint_id"])
     first = client.get("/v1/samples.png?n=16&seed=1")
     assert first.status_code == 200
     assert first.headers["content-type"] == "image/png"

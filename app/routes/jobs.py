@@ -1,17 +1,24 @@
-"""Training jobs: start one, list them, watch one, cancel one."""
+"""Training jobs: start one, list them, watch one (record, events, losses), cancel one."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+import anyio
+import redis
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 
-from app.deps import Authorized, Jobs
-from digitgan.jobs import FINISHED_STATES, JobRecord, JobSpec, JobState
+from app.deps import Authorized, Checkpoints, Jobs
+from digitgan.jobs import FINISHED_STATES, JobRecord, JobSpec, JobState, LossPoint
+from digitgan.loss_plot import draw_losses
 from worker.celery_app import TRAIN_TASK
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+EVENTS_POLL_S = 0.5
+MAX_JOB_ID = 64
 
 
 class JobOut(JobRecord):
@@ -20,22 +27,70 @@ class JobOut(JobRecord):
 
 class JobList(BaseModel):
     jobs: list[JobOut]
+    total: int
     limit: int
     offset: int
+    state: JobState | None
+
+
+class LossHistoryOut(BaseModel):
+    job_id: str
+    points: list[LossPoint]
 
 
 def _out(request: Request, job: JobRecord) -> JobOut:
     return JobOut(**job.model_dump(), url=str(request.url_for("get_job", job_id=job.id)))
 
 
+def existing_job(job_id: str, jobs: Jobs) -> JobRecord:
+    job = jobs.get(job_id) if len(job_id) <= MAX_JOB_ID else None
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job with id {job_id!r}")
+    return job
+
+
+Job = Annotated[JobRecord, Depends(existing_job)]
+
+
 @router.post("", status_code=status.HTTP_202_ACCEPTED, dependencies=[Authorized])
-def create_job(spec: JobSpec, request: Request, response: Response, jobs: Jobs) -> JobOut:
+def create_job(
+    spec: JobSpec, request: Request, response: Response, jobs: Jobs, checkpoints: Checkpoints
+) -> JobOut:
     """Queue a training job. Watch it at the returned `url`."""
+    if spec.resume_from is not None:
+        spec = _resumable(spec, checkpoints)
     job = jobs.create(spec)
     request.app.state.celery.send_task(TRAIN_TASK, args=[job.id], task_id=job.id)
     out = _out(request, job)
     response.headers["Location"] = out.url
     return out
+
+
+def _resumable(spec: JobSpec, checkpoints: Checkpoints) -> JobSpec:
+    """Check `resume_from` against the checkpoint; the architecture defaults to its own."""
+    checkpoint_id = spec.resume_from
+    meta = checkpoints.meta(checkpoint_id)
+    if meta is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no checkpoint with id {checkpoint_id!r}")
+    if checkpoints.training_state(checkpoint_id) is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"resume_from: checkpoint {checkpoint_id!r} no longer has the training state "
+            "that resuming needs; only each job's latest checkpoint keeps it",
+        )
+    if "architecture" in spec.model_fields_set and spec.architecture != meta["architecture"]:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"architecture: checkpoint {checkpoint_id!r} is a {meta['architecture']!r}; "
+            "leave architecture out or give that one",
+        )
+    if spec.steps <= meta["step"]:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"steps: checkpoint {checkpoint_id!r} is at step {meta['step']}; steps (the "
+            f"total to train to) must be more than that",
+        )
+    return spec.model_copy(update={"architecture": meta["architecture"]})
 
 
 @router.get("")
@@ -44,31 +99,69 @@ def list_jobs(
     jobs: Jobs,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
 ) -> JobList:
-    """Jobs, newest first."""
-    listed = [_out(request, job) for job in jobs.list(limit, offset)]
-    return JobList(jobs=listed, limit=limit, offset=offset)
+    """Jobs, newest first, a page at a time."""
+    listed = [_out(request, job) for job in jobs.list(limit, offset, state)]
+    return JobList(jobs=listed, total=jobs.count(state), limit=limit, offset=offset, state=state)
 
 
 @router.get("/{job_id}")
-def get_job(job_id: str, request: Request, jobs: Jobs) -> JobOut:
-    return _out(request, _find(jobs, job_id))
+def get_job(job: Job, request: Request) -> JobOut:
+    return _out(request, job)
+
+
+@router.get("/{job_id}/losses")
+def job_losses(job: Job, jobs: Jobs) -> LossHistoryOut:
+    """The loss history: at most 256 (step, d_loss, g_loss) points, evenly thinned."""
+    return LossHistoryOut(job_id=job.id, points=jobs.losses(job.id))
+
+
+@router.get(
+    "/{job_id}/losses.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "A PNG image."}},
+)
+def job_losses_png(job: Job, jobs: Jobs) -> Response:
+    """The loss curves as a picture."""
+    png = draw_losses(jobs.losses(job.id), f"job {job.id}: {job.state.value}")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/{job_id}/events", response_class=EventSourceResponse)
+async def job_events(job: Job, jobs: Jobs, request: Request) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: `state` (the whole record) on each state change, `progress`
+    while it trains, `unavailable` while Redis is away; the stream ends with the job."""
+    seen: tuple[int, JobState] | None = None
+    progress = None
+    while True:
+        try:
+            current = await anyio.to_thread.run_sync(jobs.get, job.id)
+        except redis.RedisError:
+            yield ServerSentEvent(event="unavailable", data={"detail": "Redis is unavailable"})
+            await anyio.sleep(2 * EVENTS_POLL_S)
+            continue
+        if current is None:  # expired under retention
+            return
+        if (len(current.history), current.state) != seen:
+            seen = (len(current.history), current.state)
+            yield ServerSentEvent(event="state", data=_out(request, current))
+        elif current.progress != progress:
+            yield ServerSentEvent(event="progress", data=current.progress)
+        progress = current.progress
+        if current.state in FINISHED_STATES:
+            return
+        await anyio.sleep(EVENTS_POLL_S)
 
 
 @router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, dependencies=[Authorized])
-def cancel_job(job_id: str, request: Request, jobs: Jobs) -> JobOut:
-    """Stop a job: a queued one never starts, a running one stops at the next step."""
-    job = _find(jobs, job_id)
+def cancel_job(job: Job, request: Request, jobs: Jobs) -> JobOut:
+    """Stop a job: a queued one never starts; a running one stops at a step boundary within
+    a second or two, keeps the checkpoint it had, and ends `cancelled`."""
     if job.state in FINISHED_STATES:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} already ended: {job.state}")
-    jobs.request_cancel(job_id)
-    if job.state == JobState.queued:
-        jobs.set_state(job_id, JobState.cancelled)
-    return _out(request, _find(jobs, job_id))
-
-
-def _find(jobs: Jobs, job_id: str) -> JobRecord:
-    job = jobs.get(job_id) if len(job_id) <= 64 else None
-    if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job with id {job_id!r}")
-    return job
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"job {job.id} already ended: {job.state.value}; only queued or running jobs "
+            "can be cancelled",
+        )
+    return _out(request, jobs.request_cancel(job.id) or job)

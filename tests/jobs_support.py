@@ -1,0 +1,171 @@
+"""Real processes for the job and fault tests: Celery workers, a uvicorn API, a Redis."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from digitgan.checkpoints import CheckpointStore
+from digitgan.launcher import free_port, redis_answers
+from digitgan.settings import Settings
+from models.checkpoint import to_bytes
+from models.train import Checkpoint, TrainConfig, train
+
+ROOT = Path(__file__).resolve().parent.parent
+FINISHED = {"succeeded", "failed", "cancelled"}
+# Short heartbeats so that a lost worker is noticed in seconds, not minutes.
+FAST = {"heartbeat_s": 0.2, "lease_s": 1.5}
+# A job small enough to train in a few seconds on a busy CPU.
+TINY = {"steps": 40, "checkpoint_every": 20, "batch_size": 8, "seed": 1}
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a service process exactly these settings."""
+    values = settings.model_dump(mode="json", exclude={"api_token"})
+    # Complex values (lists) travel as JSON, which is how pydantic-settings reads them.
+    env = {
+        f"DIGITGAN_{k.upper()}": v if isinstance(v, str) else json.dumps(v)
+        for k, v in values.items()
+    }
+    if settings.api_token is not None:
+        env["DIGITGAN_API_TOKEN"] = settings.api_token.get_secret_value()
+    return os.environ | env
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 60, what: str = "") -> object:
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not met within {timeout}s: {what}")
+        time.sleep(0.1)
+    return result
+
+
+def start_worker(
+    settings: Settings,
+    log: Path,
+    *,
+    name: str = "w1",
+    app: str = "worker.celery_app",
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    prefix_command: tuple[str, ...] = (),
+    wait: bool = True,
+) -> subprocess.Popen:
+    """A Celery worker in a session of its own (so a SIGKILL can take its whole process
+    tree, as a dead host would); unless `wait` is False, returned once it is ready."""
+    command = [
+        *prefix_command,
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        app,
+        "worker",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "-n",
+        f"{name}@%h",
+    ]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=(env or settings_env(settings)) | {"PYTHONPATH": str(ROOT)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    if wait:
+        wait_ready(proc, log)
+    return proc
+
+
+def wait_ready(proc: subprocess.Popen, log: Path) -> None:
+    wait_until(lambda: b"ready." in log.read_bytes() or proc.poll() is not None, 90, "worker")
+    if proc.poll() is not None:
+        raise RuntimeError(f"worker exited early:\n{log.read_text()}")
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL the process and everything it started: no cleanup runs."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout)
+    kill_tree(proc)
+
+
+class RedisServer:
+    """A redis-server that a test may stop and start again, persisting the way the
+    compose file's Redis does (append-only file, fsync every second)."""
+
+    def __init__(self, data_dir: Path, extra_bind: str | None = None):
+        self.data_dir = data_dir
+        self.bind = ["127.0.0.1"] + ([extra_bind] if extra_bind else [])
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server") or "redis-server"
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", *self.bind, "--dir", str(self.data_dir)]
+            + ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
+            + ["--protected-mode", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_until(lambda: redis_answers(self.url), 20, "redis-server")
+
+    def stop(self) -> None:
+        """A clean shutdown (SIGTERM: Redis flushes its append-only file and exits)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)
+
+
+def publish_tiny_checkpoints(store: CheckpointStore, job_id: str = "tiny") -> list[str]:
+    """Train 2 steps here and publish a checkpoint after each; their ids."""
+    ids = []
+
+    def publish(c: Checkpoint) -> None:
+        store.publish(to_bytes(c.meta, c.generator_state), c.training_state)
+        ids.append(c.meta["id"])
+
+    train(
+        TrainConfig(steps=2, checkpoint_every=1, batch_size=4), job_id=job_id, on_checkpoint=publish
+    )
+    return ids
+
+
+def serves(client, checkpoint_id: str, timeout: float = 10) -> None:
+    """Wait until the API serves `checkpoint_id` as latest: each API process follows a
+    new publish within a refresh interval, not at the same instant."""
+    wait_until(
+        lambda: (
+            client.get("/v1/samples.png?n=1&seed=0").headers.get("x-checkpoint-id") == checkpoint_id
+        ),
+        timeout,
+        f"the API to serve {checkpoint_id}",
+    )
