@@ -270,7 +270,7 @@ class JobStore:
         note: str | None = None,
         **fields: Any,
     ) -> bool:
-        """End a job, but only while the caller still holds its lease (a worker whose
+        """End an attempt, but only while the caller still holds its lease (a worker whose
         lease was taken over must not overwrite the new attempt's record)."""
         key = lease_key(self.prefix, job_id)
 
@@ -282,6 +282,10 @@ class JobStore:
             return value is not None and value.decode() == lease_token
 
         return self._change(job_id, decide, watch=(key,), guard=still_holder) is not None
+
+    def requeue(self, job_id: str, lease_token: str, note: str) -> bool:
+        """running -> queued, by the worker that holds the lease as it shuts down."""
+        return self.finish(job_id, JobState.queued, lease_token, note=note)
 
     def expire_lost(self, job_id: str, max_attempts: int, requeue_note: str) -> JobState | None:
         """A running job whose lease expired: requeue it, or fail it after `max_attempts`,

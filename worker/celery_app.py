@@ -6,10 +6,11 @@ Run it with: celery -A worker.celery_app worker --concurrency 1
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import setup_logging, worker_process_init, worker_shutting_down
 
 from digitgan.logs import configure_logging
 from digitgan.settings import Settings, get_settings
+from worker import shutdown
 
 TRAIN_TASK = "digitgan.train"
 
@@ -49,12 +50,17 @@ app = create_celery(settings)
 
 
 @worker_process_init.connect
-def _limit_torch_threads(**_: object) -> None:
+def _prepare_child(**_: object) -> None:
     # Set in each forked child, where training runs. The parent imports torch but must
     # never initialise CUDA or torch's thread pools: neither survives a fork.
     import torch
 
     torch.set_num_threads(settings.worker_torch_threads)
+
+
+@worker_shutting_down.connect
+def _stop_running_jobs(**_: object) -> None:
+    shutdown.forward_to_children()
 
 
 @setup_logging.connect

@@ -16,6 +16,7 @@ from digitgan.redis_client import connect
 from models import checkpoint as ckpt_format
 from models.data import DatasetError
 from models.train import Checkpoint, TrainConfig, train
+from worker import shutdown
 from worker.celery_app import TRAIN_TASK, app, settings
 from worker.heartbeat import Heartbeat
 from worker.progress import LossHistory, ProgressReporter
@@ -53,6 +54,7 @@ def train_config(job: JobRecord) -> TrainConfig:
 
 @app.task(name=TRAIN_TASK)
 def train_job(job_id: str) -> None:
+    shutdown.listen_in_child()
     client = connect(settings)
     try:
         run_attempt(client, job_id)
@@ -98,7 +100,7 @@ def _train_under(
     def stop_requested() -> bool:
         if heartbeat.lost.is_set():
             raise LeaseLost(job.id)
-        return heartbeat.cancelled.is_set()
+        return heartbeat.cancelled.is_set() or shutdown.requested.is_set()
 
     def publish(c: Checkpoint) -> None:
         if heartbeat.lost.is_set() or not heartbeat.lease.held():
@@ -134,6 +136,10 @@ def _train_under(
     if heartbeat.cancelled.is_set():
         note = f"cancelled at step {last.meta['step']}; kept checkpoint {state['checkpoint_id']}"
         jobs.finish(job.id, JobState.cancelled, token, note=note)
+    elif shutdown.requested.is_set():
+        note = f"worker shut down at step {last.meta['step']}; requeued to resume from it"
+        if jobs.requeue(job.id, token, note):
+            app.send_task(TRAIN_TASK, args=[job.id])
     else:
         jobs.finish(job.id, JobState.succeeded, token)
 
@@ -175,7 +181,8 @@ def _publish(
             + (f" with resume_from={previous!r}" if previous else "")
         ) from exc
     jobs.update(job_id, checkpoint_id=meta["id"])
-    if previous and previous.startswith(f"{job_id}-"):
+    # A stop right after a periodic checkpoint publishes the same step, and id, again.
+    if previous and previous.startswith(f"{job_id}-") and previous != meta["id"]:
         checkpoints.drop_training_state(previous)
 
 
