@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,8 +15,8 @@ from pytest_redis import factories
 
 from app.main import create_app
 from digitgan.settings import Settings
+from tests.jobs_support import settings_env, start_worker, stop, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "test-token"
 
 # A redis-server of the suite's own on a free port, removed when the session ends.
@@ -57,49 +54,14 @@ def client(settings: Settings, redis_client: redis.Redis) -> Iterator[TestClient
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def service_env(settings: Settings) -> dict[str, str]:
-    return os.environ | {
-        "DIGITGAN_REDIS_URL": settings.redis_url,
-        "DIGITGAN_REDIS_PREFIX": settings.redis_prefix,
-        "DIGITGAN_API_TOKEN": TOKEN,
-    }
-
-
 @contextmanager
 def running_worker(settings: Settings, log: Path, **env: str) -> Iterator[subprocess.Popen]:
     """A real Celery worker process consuming `settings`' queue, its output in `log`."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "worker.celery_app",
-                "worker",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=ROOT,
-            env=service_env(settings) | env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc = start_worker(settings, log, env=settings_env(settings) | env)
     try:
-        _wait_for(lambda: b"ready." in log.read_bytes() or proc.poll() is not None, 60)
-        if proc.poll() is not None:
-            pytest.fail(f"worker exited early:\n{log.read_text()}")
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 @pytest.fixture
@@ -108,14 +70,6 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen]:
         yield proc
 
 
-def _wait_for(condition, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(0.1)
-
-
 @pytest.fixture
 def wait_for():
-    return _wait_for
+    return wait_until

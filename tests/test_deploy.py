@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from digitgan.launcher import free_port
-from tests.conftest import ROOT, TOKEN
+from tests.conftest import TOKEN
+from tests.jobs_support import ROOT
 
 COMPOSE = shutil.which("docker-compose")
 needs_compose = pytest.mark.skipif(

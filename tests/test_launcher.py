@@ -13,14 +13,15 @@ import redis
 
 from digitgan import launcher
 from digitgan.jobs import JobStore
-from tests.conftest import ROOT, TOKEN, service_env
+from tests.conftest import TOKEN
+from tests.jobs_support import ROOT, settings_env
 
 
 def test_serve_runs_api_and_worker_and_stops_on_ctrl_c_checkpointing_a_running_job(
     settings, redis_client, tmp_path, wait_for
 ):
     port = launcher.free_port()
-    env = service_env(settings) | {"DIGITGAN_PORT": str(port), "DIGITGAN_DATA_DIR": str(tmp_path)}
+    env = settings_env(settings) | {"DIGITGAN_PORT": str(port), "DIGITGAN_DATA_DIR": str(tmp_path)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "digitgan.cli", "serve"],
         cwd=ROOT,
