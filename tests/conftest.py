@@ -23,15 +23,21 @@ TOKEN = "test-token"
 redis_server = factories.redis_proc(port=None)
 
 
-@pytest.fixture
-def settings(redis_server) -> Settings:
-    """Settings for one test: the private Redis, and a key prefix of its own."""
+def private_settings(redis_server, **overrides) -> Settings:
+    """The private Redis, a key prefix of their own, and no .env file."""
     return Settings(
         redis_url=f"redis://{redis_server.host}:{redis_server.port}/0",
         redis_prefix=f"test-{uuid.uuid4().hex[:8]}",
         api_token=TOKEN,
         _env_file=None,
+        **overrides,
     )
+
+
+@pytest.fixture
+def settings(redis_server) -> Settings:
+    """Settings for one test."""
+    return private_settings(redis_server)
 
 
 @pytest.fixture

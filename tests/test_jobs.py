@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import time
-import uuid
 
 import pytest
 from celery import Celery
@@ -16,7 +15,7 @@ from digitgan.checkpoints import CheckpointStore
 from digitgan.jobs import JobSpec, JobState, JobStore
 from digitgan.leases import JobLease
 from digitgan.settings import Settings
-from tests.conftest import AUTH, TOKEN
+from tests.conftest import AUTH, private_settings
 from tests.jobs_support import (
     FAST,
     FINISHED,
@@ -34,13 +33,7 @@ from worker.reaper import reap_lost_jobs
 @pytest.fixture(scope="module")
 def settings(redis_server) -> Settings:
     """One key prefix for the module, so that its tests share one worker."""
-    return Settings(
-        redis_url=f"redis://{redis_server.host}:{redis_server.port}/0",
-        redis_prefix=f"test-{uuid.uuid4().hex[:8]}",
-        api_token=TOKEN,
-        _env_file=None,
-        **FAST,
-    )
+    return private_settings(redis_server, **FAST)
 
 
 @pytest.fixture
