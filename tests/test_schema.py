@@ -53,13 +53,13 @@ def api_schema(fuzzed_app):
     return schemathesis.openapi.from_asgi("/openapi.json", fuzzed_app)
 
 
-# The jobs endpoints belong to the training service and are tested there; fuzzing
-# them would queue jobs.
+# Fuzzed without the token, so nothing changes; the event stream is left out as a
+# stream's answer has no end for schemathesis to check.
 OPERATIONS = [
     (path, method.upper())
     for path, item in create_app(Settings(_env_file=None)).openapi()["paths"].items()
     for method in item
-    if not path.startswith("/v1/jobs")
+    if not path.endswith("/events")
 ]
 
 

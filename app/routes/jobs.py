@@ -12,6 +12,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 
 from app.deps import Authorized, Checkpoints, Jobs
+from app.problems import problem
 from digitgan.jobs import FINISHED_STATES, JobRecord, JobSpec, JobState, LossPoint
 from digitgan.loss_plot import draw_losses
 from worker.celery_app import TRAIN_TASK
@@ -50,9 +51,16 @@ def existing_job(job_id: str, jobs: Jobs) -> JobRecord:
 
 
 Job = Annotated[JobRecord, Depends(existing_job)]
+NO_JOB = {404: problem("No job with that id.")}
+UNAUTHORIZED = problem("Missing or wrong token.")
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, dependencies=[Authorized])
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[Authorized],
+    responses={401: UNAUTHORIZED, 404: problem("`resume_from` names no checkpoint.")},
+)
 def create_job(
     spec: JobSpec, request: Request, response: Response, jobs: Jobs, checkpoints: Checkpoints
 ) -> JobOut:
@@ -106,12 +114,12 @@ def list_jobs(
     return JobList(jobs=listed, total=jobs.count(state), limit=limit, offset=offset, state=state)
 
 
-@router.get("/{job_id}")
+@router.get("/{job_id}", responses=NO_JOB)
 def get_job(job: Job, request: Request) -> JobOut:
     return _out(request, job)
 
 
-@router.get("/{job_id}/losses")
+@router.get("/{job_id}/losses", responses=NO_JOB)
 def job_losses(job: Job, jobs: Jobs) -> LossHistoryOut:
     """The loss history: at most 256 (step, d_loss, g_loss) points, evenly thinned."""
     return LossHistoryOut(job_id=job.id, points=jobs.losses(job.id))
@@ -120,7 +128,7 @@ def job_losses(job: Job, jobs: Jobs) -> LossHistoryOut:
 @router.get(
     "/{job_id}/losses.png",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}, "description": "A PNG image."}},
+    responses={200: {"content": {"image/png": {}}, "description": "A PNG image."}, **NO_JOB},
 )
 def job_losses_png(job: Job, jobs: Jobs) -> Response:
     """The loss curves as a picture."""
@@ -128,7 +136,7 @@ def job_losses_png(job: Job, jobs: Jobs) -> Response:
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
-@router.get("/{job_id}/events", response_class=EventSourceResponse)
+@router.get("/{job_id}/events", response_class=EventSourceResponse, responses=NO_JOB)
 async def job_events(job: Job, jobs: Jobs, request: Request) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: `state` (the whole record) on each state change, `progress`
     while it trains, `unavailable` while Redis is away; the stream ends with the job."""
@@ -154,7 +162,12 @@ async def job_events(job: Job, jobs: Jobs, request: Request) -> AsyncIterator[Se
         await anyio.sleep(EVENTS_POLL_S)
 
 
-@router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, dependencies=[Authorized])
+@router.post(
+    "/{job_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[Authorized],
+    responses={401: UNAUTHORIZED, **NO_JOB, 409: problem("The job already ended.")},
+)
 def cancel_job(job: Job, request: Request, jobs: Jobs) -> JobOut:
     """Stop a job: a queued one never starts; a running one stops at a step boundary within
     a second or two, keeps the checkpoint it had, and ends `cancelled`."""
