@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -21,14 +22,18 @@ from tests.conftest import TOKEN
 from tests.jobs_support import ROOT
 
 COMPOSE = shutil.which("docker-compose")
+# The project's own commands (hadolint, uvicorn, celery, python) come from the virtual
+# environment running the tests, whether or not it is on the PATH.
+VENV_PATH = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 needs_compose = pytest.mark.skipif(
     COMPOSE is None, reason="Debian's docker-compose is not installed (.ci/run installs it)"
 )
 
 
 def test_dockerfile_passes_hadolint():
+    hadolint = shutil.which("hadolint", path=VENV_PATH)
     result = subprocess.run(
-        ["hadolint", "Dockerfile"], cwd=ROOT, capture_output=True, text=True, check=False
+        [hadolint, "Dockerfile"], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -88,7 +93,11 @@ class LocalStack:
 
     def environment(self, name: str) -> dict[str, str]:
         env = self.services[name].get("environment", {})
-        return os.environ | {k: self.localise(str(v), {}) for k, v in env.items()}
+        return (
+            os.environ
+            | {"PATH": VENV_PATH}
+            | {k: self.localise(str(v), {}) for k, v in env.items()}
+        )
 
     def start(self, name: str, extra: list[str] = (), ports: dict[str, int] | None = None) -> None:
         command = [self.localise(part, ports or {}) for part in self.services[name]["command"]]
