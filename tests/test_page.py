@@ -60,12 +60,13 @@ DESKTOP = {"width": 1100, "height": 900}
 TINY_JOB = {"steps": "40", "batch_size": "8", "checkpoint_every": "20", "seed": "1"}
 
 
-def publish_tiny(store: CheckpointStore, architecture: str) -> str:
-    """Train 2 steps of `architecture` here and publish the last checkpoint; its id."""
+def publish_tiny(store: CheckpointStore, architecture: str, **meta) -> str:
+    """Train 2 steps of `architecture` here and publish the last checkpoint, with `meta`
+    added to its metadata; its id."""
     ids = []
 
     def publish(c: Checkpoint) -> None:
-        store.publish(to_bytes(c.meta, c.generator_state), c.training_state)
+        store.publish(to_bytes(c.meta | meta, c.generator_state), c.training_state)
         ids.append(c.meta["id"])
 
     config = TrainConfig(architecture=architecture, steps=2, checkpoint_every=2, batch_size=4)
@@ -293,11 +294,15 @@ def test_keyboard_reaches_every_control(open_page):
         assert control in reached, f"{control} is not reachable with Tab"
 
 
-def test_an_unconditional_checkpoint_shows_plain_samples(open_page, service):
-    checkpoint_id = publish_tiny(service["store"], "mlp")
+def test_an_unconditional_checkpoint_shows_plain_samples_and_its_quality(open_page, service):
+    # Quality numbers are shown whatever they are named, where a checkpoint has them.
+    evaluation = {"classifier_accuracy": 0.9123, "per_digit": {"0": 0.5}}
+    checkpoint_id = publish_tiny(service["store"], "mlp", evaluation=evaluation)
     wait_until(lambda: _serves(service["url"], checkpoint_id), 30, "the mlp checkpoint")
     page = open_page()
     expect(page.locator("#checkpoint-info")).to_contain_text(checkpoint_id)
+    expect(page.locator("#checkpoint-info")).to_contain_text("classifier accuracy0.912")
+    expect(page.locator("#checkpoint-info")).to_contain_text("per digit0: 0.500")
     expect(page.locator("#digit-rows")).to_contain_text("unconditional")
     images_loaded(page, "#digit-rows img", 1)
     # A number needs a conditional checkpoint: the embed builder says so in words.

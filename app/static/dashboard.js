@@ -67,6 +67,14 @@ async function loadJobs() {
   const answer = await api("/v1/jobs?limit=10");
   if (!answer.ok) return;
   answer.body.jobs.forEach((job, index) => show(job, false, index));
+  // Jobs pushed off the first page leave it, as they would on a reload.
+  const listed = new Set(answer.body.jobs.map((job) => job.id));
+  for (const [id, entry] of cards) {
+    if (!listed.has(id) && !entry.source) {
+      entry.card.remove();
+      cards.delete(id);
+    }
+  }
   document.getElementById("jobs-empty").hidden = answer.body.total > 0;
 }
 
