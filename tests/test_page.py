@@ -193,7 +193,7 @@ def test_embed_builder_makes_a_url_that_serves_the_preview(open_page, service):
     form = page.locator("#embed-form")
     form.get_by_label("Number").fill("2026")
     form.get_by_label("Height (px)").fill("40")
-    form.get_by_label("Seed").fill("7")
+    form.get_by_label("Seed", exact=True).fill("7")
     form.get_by_label("Transparent paper").check()
     url_field = page.locator("#embed-url")
     expect(url_field).to_have_value(
@@ -207,6 +207,8 @@ def test_embed_builder_makes_a_url_that_serves_the_preview(open_page, service):
     assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
     tag = page.locator("#embed-tag").input_value()
     assert tag == f'<img src="{url.replace("&", "&amp;")}" alt="2026, handwritten by the GAN">'
+    page.get_by_role("button", name="Copy the URL").click()
+    expect(page.locator("#copy-status")).to_have_text("Copied the URL.")
     shoot(page, "embed-light", "#embed")
 
     # What the API refuses is said in words, not as a broken image.

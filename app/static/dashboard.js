@@ -26,7 +26,7 @@ const cards = new Map(); // job id -> {card, job, source, lossesAt}
 // The token lives in this tab's sessionStorage only: gone when the tab closes.
 const tokenField = form.elements.token;
 tokenField.value = sessionStorage.getItem(TOKEN_KEY) || "";
-tokenField.addEventListener("change", () => sessionStorage.setItem(TOKEN_KEY, tokenField.value));
+tokenField.addEventListener("input", () => sessionStorage.setItem(TOKEN_KEY, tokenField.value));
 
 function authorized(options = {}) {
   const token = tokenField.value.trim();

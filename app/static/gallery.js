@@ -14,7 +14,7 @@ import {
 const info = document.getElementById("checkpoint-info");
 const rows = document.getElementById("digit-rows");
 const seedLabel = document.getElementById("gallery-seed");
-const ROW_HEIGHT = 48;
+const ROW_HEIGHT = 56;
 
 let shown = null; // {checkpoint, picksDigits}
 let seed = randomSeed();
