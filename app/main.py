@@ -18,7 +18,7 @@ from app import metrics
 from app.batcher import MicroBatcher
 from app.problems import INVALID
 from app.rendering import render_batch
-from app.routes import checkpoints, images, jobs
+from app.routes import checkpoints, images, jobs, pages
 from app.sampler import LATEST, Models, NoCheckpoint, UnknownCheckpoint
 from digitgan.checkpoints import CheckpointStore
 from digitgan.jobs import JobStore
@@ -73,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router, responses=INVALID)
     app.include_router(images.router)
     app.include_router(checkpoints.router)
+    app.include_router(pages.router)
+    app.mount("/static", pages.static_files(), name="static")
     # Browsers may read images and read-only answers from any allowed page; changing
     # endpoints get no CORS, so a page cannot call them from a visitor's browser.
     app.add_middleware(
