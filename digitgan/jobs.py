@@ -16,7 +16,7 @@ from typing import Any
 import redis
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from models.data import DATASETS
+from models.data import DATASETS, DatasetError, check_dataset_name
 from models.networks import ARCHITECTURES
 
 MAX_STEPS = 200_000
@@ -46,9 +46,22 @@ class JobSpec(BaseModel):
     seed: int | None = Field(
         None, ge=0, le=MAX_SEED, description="Random seed; chosen and recorded when left out."
     )
-    dataset: str = Field("mnist-5k", description=f"One of: {', '.join(DATASETS)}.")
+    dataset: str = Field(
+        "mnist-5k",
+        max_length=1024,
+        description=f"One of: {', '.join(DATASETS)} (a folder of MNIST-format IDX files).",
+    )
     checkpoint_every: int = Field(
         1000, ge=1, le=MAX_STEPS, description="Steps between checkpoints."
+    )
+    ema_decay: float = Field(
+        0.999,
+        ge=0,
+        le=0.9999,
+        description="Decay of the generator's weight average that checkpoints hold; 0: off.",
+    )
+    label_smoothing: float = Field(
+        0.1, ge=0, le=0.5, description="Real images are labelled 1 - this for the discriminator."
     )
 
     @field_validator("architecture")
@@ -61,9 +74,10 @@ class JobSpec(BaseModel):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
-        if value not in DATASETS:
-            raise ValueError(f"unknown data set; allowed: {', '.join(DATASETS)}")
-        return value
+        try:
+            return check_dataset_name(value)
+        except DatasetError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class JobProgress(BaseModel):
@@ -87,6 +101,8 @@ class JobRecord(BaseModel):
     attempt: int = 0
     worker: str | None = None
     device: str | None = None
+    # models.evaluation.evaluate's numbers for the final checkpoint (also in its metadata).
+    evaluation: dict[str, Any] | None = None
 
 
 class JobStore:

@@ -25,7 +25,14 @@ def generate(
 ) -> np.ndarray:
     """n images as (n, 28, 28) uint8 ink intensities: 0 is paper, 255 is full ink."""
     seed = secrets.randbits(63) if seed is None else seed
-    z = latents(n, generator.latent_dim, seed)
+    return images_from_latents(generator, latents(n, generator.latent_dim, seed), labels)
+
+
+@torch.inference_mode()
+def images_from_latents(
+    generator: torch.nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None
+) -> np.ndarray:
+    """The generator's images for latents z, as (n, 28, 28) uint8 ink intensities."""
     images = generator(z, labels)
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
 

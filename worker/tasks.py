@@ -12,6 +12,7 @@ from digitgan.checkpoints import CheckpointStore
 from digitgan.jobs import FINISHED_STATES, JobProgress, JobRecord, JobState, JobStore
 from digitgan.redis_client import connect
 from models import checkpoint as ckpt_format
+from models.evaluation import evaluate_checkpoint
 from models.train import Checkpoint, Progress, TrainConfig, train
 from worker.celery_app import TRAIN_TASK, app, settings
 
@@ -33,6 +34,8 @@ def train_config(job: JobRecord) -> TrainConfig:
         seed=spec.seed or 0,
         dataset=spec.dataset,
         checkpoint_every=spec.checkpoint_every,
+        ema_decay=spec.ema_decay,
+        label_smoothing=spec.label_smoothing,
     )
 
 
@@ -68,9 +71,12 @@ def train_job(job_id: str) -> None:
         return cancelled
 
     def publish(c: Checkpoint) -> None:
+        if c.final:
+            # Scored before publishing, so the numbers travel inside the checkpoint.
+            c.meta["evaluation"] = evaluate_checkpoint(c.meta, c.generator_state)
         blob = ckpt_format.to_bytes(c.meta, c.generator_state)
         meta = checkpoints.publish(blob, c.training_state)
-        jobs.update(job_id, checkpoint_id=meta["id"])
+        jobs.update(job_id, checkpoint_id=meta["id"], evaluation=meta.get("evaluation"))
 
     try:
         train(
@@ -80,6 +86,7 @@ def train_job(job_id: str) -> None:
             on_progress=report,
             should_stop=cancel_requested,
             on_checkpoint=publish,
+            data_dir=settings.data_dir,
         )
     except Exception as exc:
         log.exception("job %s failed", job_id)
