@@ -19,9 +19,13 @@ def _serve(_: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     """Train locally and write the final checkpoint to a file (no service needed)."""
+    import torch
+
     from models.checkpoint import to_bytes, write_file
     from models.evaluation import evaluate_checkpoint
     from models.train import TrainConfig, train
+
+    torch.set_num_threads(args.threads or get_settings().worker_torch_threads)
 
     stabilisers = {"ema_decay": args.ema_decay, "label_smoothing": args.label_smoothing}
     config = TrainConfig(
@@ -82,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--dataset", default="mnist-5k")
     train.add_argument("--device", default="cpu")
+    train.add_argument(
+        "--threads", type=int, help="PyTorch threads (default: DIGITGAN_WORKER_TORCH_THREADS)"
+    )
     train.add_argument("--ema-decay", type=float, help="0 turns the weight average off")
     train.add_argument("--label-smoothing", type=float)
     train.set_defaults(func=_train)

@@ -125,3 +125,17 @@ def test_conditional_selection_asks_the_generator():
     )
     with pytest.raises(ValueError, match="0..9"):
         sample_digits(generator, torch.tensor([10]), seed=4)
+
+
+def test_dcgan_publishes_averaged_weights_with_their_own_norm_statistics():
+    final = train(TINY_DCGAN)
+    ema = checkpoint.unpack_state(final.training_state)["ema"]
+    for name, tensor in final.generator_state.items():
+        if "running" in name:
+            assert not torch.equal(tensor, ema[name]), name
+        elif "num_batches" not in name:
+            assert torch.equal(tensor, ema[name]), name
+    assert torch.equal(
+        final.generator_state["upsample.1.running_var"],
+        train(TINY_DCGAN).generator_state["upsample.1.running_var"],
+    )
