@@ -99,8 +99,18 @@ def keras_seed_program(batch: int, steps: int) -> float:
     return steps * batch / (time.perf_counter() - start)
 
 
-def project_architecture(architecture: str, batch: int, steps: int, device: str) -> float:
-    """models.train.train at default settings; images per second over the last window."""
+def project_architecture(
+    architecture: str, batch: int, steps: int, device: str
+) -> tuple[float, float]:
+    """models.train.train at default settings: (training images per second over the last
+    window, median milliseconds to generate a 256-digit grid from its checkpoint, as the
+    API does)."""
+    import statistics
+
+    import torch
+
+    from models.checkpoint import load_generator, to_bytes
+    from models.sampling import generate
     from models.train import TrainConfig, train
 
     rates: list[float] = []
@@ -111,8 +121,15 @@ def project_architecture(architecture: str, batch: int, steps: int, device: str)
         progress_every=steps,
         checkpoint_every=2 * steps,
     )
-    train(config, device=device, on_progress=lambda p: rates.append(p.images_per_second))
-    return rates[-1]
+    final = train(config, device=device, on_progress=lambda p: rates.append(p.images_per_second))
+    _, generator = load_generator(to_bytes(final.meta, final.generator_state))
+    labels = torch.arange(256) % 10 if generator.conditional else None
+    times = []
+    for seed in range(21):
+        start = time.perf_counter()
+        generate(generator, 256, seed, labels)
+        times.append(time.perf_counter() - start)
+    return rates[-1], 1000 * statistics.median(times)
 
 
 def measure_one(args: argparse.Namespace) -> None:
@@ -120,12 +137,13 @@ def measure_one(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    result: dict = {"name": args.one}
     if args.one == "keras":
-        rate = keras_seed_program(args.batch_size, args.steps)
+        result["images_per_second"] = keras_seed_program(args.batch_size, args.steps)
     else:
-        rate = project_architecture(args.one, args.batch_size, args.steps, args.device)
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = {"name": args.one, "images_per_second": rate, "peak_rss_mib": peak_mib}
+        rate, sample_ms = project_architecture(args.one, args.batch_size, args.steps, args.device)
+        result |= {"images_per_second": rate, "sample_256_ms": sample_ms}
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.device.startswith("cuda"):
         result["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(result))
@@ -168,13 +186,16 @@ def main() -> None:
         f"device {args.device}, batch {args.batch_size}, {args.threads} thread(s), "
         f"{args.steps} timed steps"
     )
-    print(f"{'program':<8} {'images/s':>10} {'x keras':>8} {'peak RSS MiB':>13}")
+    header = f"{'program':<8} {'images/s':>10} {'x keras':>8} {'peak RSS MiB':>13}"
+    print(header + f" {'256-digit grid ms':>18}")
     for name in names:
         result = baseline if name == "keras" else run_child(name, args)
         ratio = result["images_per_second"] / baseline["images_per_second"] if baseline else None
+        sample = f"{result['sample_256_ms']:.1f}" if "sample_256_ms" in result else "-"
         print(
             f"{name:<8} {result['images_per_second']:>10.0f} "
             f"{'-' if ratio is None else f'{ratio:.2f}':>8} {result['peak_rss_mib']:>13.0f}"
+            f" {sample:>18}"
             + (
                 f"  (peak CUDA {result['peak_cuda_mib']:.0f} MiB)"
                 if "peak_cuda_mib" in result

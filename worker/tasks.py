@@ -39,6 +39,15 @@ def train_config(job: JobRecord) -> TrainConfig:
     )
 
 
+def score(c: Checkpoint) -> dict:
+    """The final checkpoint's quality numbers; a failure to score never costs the checkpoint."""
+    try:
+        return evaluate_checkpoint(c.meta, c.generator_state)
+    except Exception as exc:
+        log.exception("checkpoint %s: evaluation failed", c.meta["id"])
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
 @app.task(name=TRAIN_TASK)
 def train_job(job_id: str) -> None:
     client = connect(settings)
@@ -73,7 +82,7 @@ def train_job(job_id: str) -> None:
     def publish(c: Checkpoint) -> None:
         if c.final:
             # Scored before publishing, so the numbers travel inside the checkpoint.
-            c.meta["evaluation"] = evaluate_checkpoint(c.meta, c.generator_state)
+            c.meta["evaluation"] = score(c)
         blob = ckpt_format.to_bytes(c.meta, c.generator_state)
         meta = checkpoints.publish(blob, c.training_state)
         jobs.update(job_id, checkpoint_id=meta["id"], evaluation=meta.get("evaluation"))
