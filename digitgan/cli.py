@@ -22,6 +22,7 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from models.checkpoint import to_bytes, write_file
+    from models.data import DatasetError
     from models.evaluation import evaluate_checkpoint
     from models.train import TrainConfig, train
 
@@ -38,12 +39,16 @@ def _train(args: argparse.Namespace) -> int:
         # Left out: TrainConfig's defaults.
         **{k: v for k, v in stabilisers.items() if v is not None},
     )
-    final = train(
-        config,
-        device=args.device,
-        on_progress=lambda p: print(p, flush=True),
-        data_dir=get_settings().data_dir,
-    )
+    try:
+        final = train(
+            config,
+            device=args.device,
+            on_progress=lambda p: print(p, flush=True),
+            data_dir=get_settings().data_dir,
+        )
+    except DatasetError as exc:
+        print(f"digitgan train: {exc}", file=sys.stderr)
+        return 2
     final.meta["evaluation"] = evaluate_checkpoint(final.meta, final.generator_state)
     write_file(args.output, to_bytes(final.meta, final.generator_state))
     print(json.dumps({"checkpoint": str(args.output), "step": final.meta["step"]}))

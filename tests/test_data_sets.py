@@ -179,3 +179,10 @@ def test_job_spec_accepts_the_data_sets_and_refuses_others():
 def test_fashion_mnist_from_debian_loads():
     fashion = load_dataset("idx:/usr/share/datasets/fashion-mnist")
     assert len(fashion) == 60000 and np.bincount(fashion.labels).tolist() == [6000] * 10
+
+
+def test_train_command_reports_a_bad_data_set_without_a_traceback(tmp_path, capsys):
+    from digitgan.cli import main
+
+    assert main(["train", str(tmp_path / "c.safetensors"), "--dataset", f"idx:{tmp_path}/x"]) == 2
+    assert "no such folder" in capsys.readouterr().err
