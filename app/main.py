@@ -26,7 +26,7 @@ from digitgan.logs import configure_logging
 from digitgan.redis_client import connect
 from digitgan.settings import Settings, get_settings
 from models.checkpoint import CheckpointError
-from models.sampling import NeedsConditional
+from models.selection import DigitNotFound
 from worker.celery_app import create_celery
 from worker.reaper import Reaper
 
@@ -108,8 +108,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def no_checkpoint(_: Request, exc: LookupError) -> JSONResponse:
         return JSONResponse(status_code=404, content={"detail": str(exc)})
 
-    @app.exception_handler(NeedsConditional)
-    async def needs_conditional(_: Request, exc: NeedsConditional) -> JSONResponse:
+    @app.exception_handler(DigitNotFound)
+    async def digit_not_found(_: Request, exc: DigitNotFound) -> JSONResponse:
         return JSONResponse(status_code=409, content={"detail": str(exc)})
 
     @app.exception_handler(CheckpointError)

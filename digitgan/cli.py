@@ -9,6 +9,8 @@ import sys
 from digitgan import remote_cli
 from digitgan.settings import get_settings
 
+MAX_EVALUATE_SAMPLES = 100_000
+
 
 def _serve(_: argparse.Namespace) -> int:
     from digitgan.launcher import serve
@@ -18,9 +20,16 @@ def _serve(_: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     """Train locally and write the final checkpoint to a file (no service needed)."""
+    import torch
+
     from models.checkpoint import to_bytes, write_file
+    from models.data import DatasetError
+    from models.evaluation import evaluate_checkpoint
     from models.train import TrainConfig, train
 
+    torch.set_num_threads(args.threads or get_settings().worker_torch_threads)
+
+    stabilisers = {"ema_decay": args.ema_decay, "label_smoothing": args.label_smoothing}
     config = TrainConfig(
         architecture=args.architecture,
         steps=args.steps,
@@ -28,10 +37,43 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         dataset=args.dataset,
         checkpoint_every=args.steps,
+        # Left out: TrainConfig's defaults.
+        **{k: v for k, v in stabilisers.items() if v is not None},
     )
-    final = train(config, device=args.device, on_progress=lambda p: print(p, flush=True))
+    try:
+        final = train(
+            config,
+            device=args.device,
+            on_progress=lambda p: print(p, flush=True),
+            data_dir=get_settings().data_dir,
+        )
+    except DatasetError as exc:
+        print(f"digitgan train: {exc}", file=sys.stderr)
+        return 2
+    final.meta["evaluation"] = evaluate_checkpoint(final.meta, final.generator_state)
     write_file(args.output, to_bytes(final.meta, final.generator_state))
     print(json.dumps({"checkpoint": str(args.output), "step": final.meta["step"]}))
+    print(json.dumps(final.meta["evaluation"], indent=2))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    """Score a checkpoint file's generator against real held-out digits; print JSON."""
+    from pathlib import Path
+
+    from models.checkpoint import CheckpointError, load_generator
+    from models.evaluation import evaluate
+
+    if not 2 <= args.samples <= MAX_EVALUATE_SAMPLES:
+        print(f"digitgan evaluate: --samples must be 2..{MAX_EVALUATE_SAMPLES}", file=sys.stderr)
+        return 2
+    try:
+        meta, generator = load_generator(Path(args.checkpoint).read_bytes())
+    except (OSError, CheckpointError) as exc:
+        print(f"digitgan evaluate: {exc}", file=sys.stderr)
+        return 2
+    scores = evaluate(generator, args.samples, args.seed)
+    print(json.dumps({"checkpoint": meta["id"], **scores}, indent=2))
     return 0
 
 
@@ -50,9 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--dataset", default="mnist-5k")
     train.add_argument("--device", default="cpu")
+    train.add_argument(
+        "--threads", type=int, help="PyTorch threads (default: DIGITGAN_WORKER_TORCH_THREADS)"
+    )
+    train.add_argument("--ema-decay", type=float, help="0 turns the weight average off")
+    train.add_argument("--label-smoothing", type=float)
     train.set_defaults(func=_train)
 
     remote_cli.add_commands(commands)
+    evaluate = commands.add_parser(
+        "evaluate", help="score a checkpoint file with the digit classifier"
+    )
+    evaluate.add_argument("checkpoint", help="checkpoint file (.safetensors)")
+    evaluate.add_argument("--samples", type=int, default=1000, help="how many to generate")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.set_defaults(func=_evaluate)
     return parser
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from digitgan.leases import lease_key
 from digitgan.settings import Settings
-from models.data import DATASETS
+from models.data import DATASETS, DatasetError, check_dataset_name
 from models.networks import ARCHITECTURES
 
 MAX_STEPS = 200_000
@@ -53,7 +53,11 @@ class JobSpec(BaseModel):
     seed: int | None = Field(
         None, ge=0, le=MAX_SEED, description="Random seed; chosen and recorded when left out."
     )
-    dataset: str = Field("mnist-5k", description=f"One of: {', '.join(DATASETS)}.")
+    dataset: str = Field(
+        "mnist-5k",
+        max_length=1024,
+        description=f"One of: {', '.join(DATASETS)} (a folder of MNIST-format IDX files).",
+    )
     checkpoint_every: int = Field(
         1000, ge=1, le=MAX_STEPS, description="Steps between checkpoints."
     )
@@ -62,6 +66,15 @@ class JobSpec(BaseModel):
         pattern=CHECKPOINT_ID_PATTERN,
         description="A checkpoint id: go on training from its full training state "
         "(both networks and both optimizers) up to `steps` in all.",
+    )
+    ema_decay: float = Field(
+        0.999,
+        ge=0,
+        le=0.9999,
+        description="Decay of the generator's weight average that checkpoints hold; 0: off.",
+    )
+    label_smoothing: float = Field(
+        0.1, ge=0, le=0.5, description="Real images are labelled 1 - this for the discriminator."
     )
 
     @field_validator("architecture")
@@ -74,9 +87,10 @@ class JobSpec(BaseModel):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
-        if value not in DATASETS:
-            raise ValueError(f"unknown data set; allowed: {', '.join(DATASETS)}")
-        return value
+        try:
+            return check_dataset_name(value)
+        except DatasetError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class JobProgress(BaseModel):
@@ -119,6 +133,8 @@ class JobRecord(BaseModel):
     heartbeat_at: float | None = None
     cancel_requested: bool = False
     history: list[Transition] = Field(default_factory=list)
+    # models.evaluation.evaluate's numbers for the final checkpoint (also in its metadata).
+    evaluation: dict[str, Any] | None = None
 
 
 LossPoint = tuple[int, float, float]  # (step, d_loss, g_loss)

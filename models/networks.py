@@ -5,6 +5,9 @@
 784 -> 512 -> 256 -> 1 with LeakyReLU(0.2). The discriminator returns a logit; the
 seed's final sigmoid lives in the loss (BCE with logits), which is the same model
 computed without saturating in float32.
+
+`cmlp` is the same MLP conditioned on the digit label; `dcgan` is a small conditional
+convolutional pair for 28x28 (see DCGenerator and ProjectionDiscriminator).
 """
 
 from __future__ import annotations
@@ -82,6 +85,65 @@ class ConditionalMLPDiscriminator(nn.Module):
         return self.net(torch.cat([x.reshape(-1, PIXELS), self.embed(labels)], dim=1)).squeeze(1)
 
 
+class DCGenerator(nn.Module):
+    """Noise and label embedding -> 7x7 feature map -> two strided transposed convolutions
+    (14x14, 28x28) -> tanh. Batch norm and ReLU between, as in DCGAN."""
+
+    conditional = True
+
+    def __init__(self, latent_dim: int, channels: int, label_dim: int):
+        super().__init__()
+        self.latent_dim = latent_dim
+        wide = 2 * channels
+        self.embed = nn.Embedding(NUM_CLASSES, label_dim)
+        self.project = nn.Sequential(
+            nn.Linear(latent_dim + label_dim, wide * 7 * 7, bias=False),
+            nn.Unflatten(1, (wide, 7, 7)),
+            nn.BatchNorm2d(wide),
+            nn.ReLU(),
+        )
+        self.upsample = nn.Sequential(
+            nn.ConvTranspose2d(wide, channels, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.ConvTranspose2d(channels, 1, 4, stride=2, padding=1),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if labels is None:
+            raise ValueError("a conditional generator needs the digit labels")
+        h = self.project(torch.cat([z, self.embed(labels)], dim=1))
+        return self.upsample(h).view(-1, IMAGE_SIZE, IMAGE_SIZE)
+
+
+class ProjectionDiscriminator(nn.Module):
+    """Two strided convolutions (14x14, 7x7) with LeakyReLU, then a projection head
+    (Miyato & Koyama 2018): logit = w.h + embed(label).h. No batch norm, so real and
+    fake images can share one forward pass without mixing their statistics."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        wide = 2 * channels
+        features = wide * 7 * 7
+        self.features = nn.Sequential(
+            nn.Conv2d(1, channels, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(channels, wide, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+        )
+        self.linear = nn.Linear(features, 1)
+        self.embed = nn.Embedding(NUM_CLASSES, features)
+        nn.init.normal_(self.embed.weight, std=0.01)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if labels is None:
+            raise ValueError("a conditional discriminator needs the digit labels")
+        h = self.features(x.view(-1, 1, IMAGE_SIZE, IMAGE_SIZE))
+        return self.linear(h).squeeze(1) + (self.embed(labels) * h).sum(dim=1)
+
+
 def _build_mlp(
     latent_dim: int = 100,
     g_hidden: tuple[int, ...] = (256, 512, 1024),
@@ -102,6 +164,12 @@ def _build_cmlp(
     )
 
 
+def _build_dcgan(
+    latent_dim: int = 100, g_channels: int = 32, d_channels: int = 32, label_dim: int = 10
+) -> tuple[nn.Module, nn.Module]:
+    return DCGenerator(latent_dim, g_channels, label_dim), ProjectionDiscriminator(d_channels)
+
+
 _MLP_SIZES = {"latent_dim": 100, "g_hidden": [256, 512, 1024], "d_hidden": [512, 256]}
 
 # name -> (builder, default sizes). The sizes are recorded in every checkpoint so that
@@ -109,6 +177,10 @@ _MLP_SIZES = {"latent_dim": 100, "g_hidden": [256, 512, 1024], "d_hidden": [512,
 ARCHITECTURES: dict[str, tuple[Callable[..., tuple[nn.Module, nn.Module]], dict[str, Any]]] = {
     "mlp": (_build_mlp, _MLP_SIZES),
     "cmlp": (_build_cmlp, {**_MLP_SIZES, "label_dim": 10}),
+    "dcgan": (
+        _build_dcgan,
+        {"latent_dim": 100, "g_channels": 32, "d_channels": 32, "label_dim": 10},
+    ),
 }
 
 

@@ -25,10 +25,6 @@ from models.data import NUM_CLASSES
 CHUNK_ROWS = 32
 
 
-class NeedsConditional(ValueError):
-    """Specific digits were asked of an unconditional generator."""
-
-
 @dataclass(frozen=True)
 class InkRequest:
     """What one image needs from the generator.
@@ -65,21 +61,38 @@ def draw(generator: torch.nn.Module, requests: Sequence[InkRequest]) -> list[np.
     """The one place that turns (generator, labels, seed) into ink: (n, 28, 28) uint8 per
     request, 0 is paper and 255 full ink. Many requests share one pass of the generator.
 
-    Raises NeedsConditional when an unconditional generator is asked for specific digits.
+    An unconditional generator asked for specific digits gets them by classifier-based
+    selection (models.selection), which raises DigitNotFound when it gives up.
     """
     conditional = bool(getattr(generator, "conditional", False))
-    if not conditional and any(r.labels is not None for r in requests):
-        raise NeedsConditional(
-            "this checkpoint is unconditional (architecture mlp) and cannot draw a chosen "
-            "digit; use a conditional checkpoint (architecture cmlp)"
-        )
+    selected = [] if conditional else [i for i, r in enumerate(requests) if r.labels]
+    batched = [r for i, r in enumerate(requests) if i not in selected]
+    inks = _one_pass(generator, batched, conditional) if batched else []
+    if selected:
+        # Imported here: selection needs this module, and the classifier only then.
+        from models.selection import select_digits
+
+        inks = list(inks)
+        for i in selected:
+            inks.insert(i, select_digits(generator, requests[i].labels, requests[i].seed))
+    return inks
+
+
+def _one_pass(
+    generator: torch.nn.Module, requests: Sequence[InkRequest], conditional: bool
+) -> list[np.ndarray]:
     z = torch.cat([r.latents(generator.latent_dim) for r in requests])
     labels = torch.cat([r.label_tensor() for r in requests]) if conditional else None
-    images = torch.cat([generator(*chunk)[: len(chunk[0])] for chunk in _chunks(z, labels)])[
-        : len(z)
-    ]
-    ink = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
-    return np.split(ink, np.cumsum([r.n for r in requests])[:-1])
+    return np.split(ink_from_latents(generator, z, labels), np.cumsum([r.n for r in requests])[:-1])
+
+
+@torch.inference_mode()
+def ink_from_latents(
+    generator: torch.nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None
+) -> np.ndarray:
+    """The generator's images for latents z as uint8 ink, computed in fixed-size chunks."""
+    images = torch.cat([generator(*chunk)[: len(chunk[0])] for chunk in _chunks(z, labels)])
+    return ((images[: len(z)].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
 
 
 def _chunks(z: torch.Tensor, labels: torch.Tensor | None):

@@ -10,12 +10,17 @@ from pathlib import Path
 
 import pytest
 import redis
+import torch
 from fastapi.testclient import TestClient
 from pytest_redis import factories
 
 from app.main import create_app
 from digitgan.settings import Settings
 from tests.jobs_support import settings_env, start_worker, stop, wait_until
+
+# The suite shares two cores with the worker processes it starts; two OpenMP threads on
+# busy cores spin against each other and train several times slower than one.
+torch.set_num_threads(1)
 
 TOKEN = "test-token"
 

@@ -15,6 +15,7 @@ from digitgan.leases import JobLease
 from digitgan.redis_client import connect
 from models import checkpoint as ckpt_format
 from models.data import DatasetError
+from models.evaluation import evaluate_checkpoint
 from models.train import Checkpoint, TrainConfig, train
 from worker import shutdown
 from worker.celery_app import TRAIN_TASK, app, settings
@@ -49,7 +50,18 @@ def train_config(job: JobRecord) -> TrainConfig:
         dataset=spec.dataset,
         checkpoint_every=spec.checkpoint_every,
         progress_every=max(1, min(50, spec.steps // PROGRESS_REPORTS)),
+        ema_decay=spec.ema_decay,
+        label_smoothing=spec.label_smoothing,
     )
+
+
+def score(c: Checkpoint) -> dict:
+    """The final checkpoint's quality numbers; a failure to score never costs the checkpoint."""
+    try:
+        return evaluate_checkpoint(c.meta, c.generator_state)
+    except Exception as exc:
+        log.exception("checkpoint %s: evaluation failed", c.meta["id"])
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 @app.task(name=TRAIN_TASK)
@@ -107,6 +119,9 @@ def _train_under(
             raise LeaseLost(job.id)
         if c.final and heartbeat.cancelled.is_set():
             return  # a cancelled job keeps the checkpoint it had
+        if c.meta["step"] == job.spec.steps:
+            # Scored before publishing, so the numbers travel inside the checkpoint.
+            c.meta["evaluation"] = score(c)
         _publish(job.id, c, jobs, checkpoints, state["checkpoint_id"])
         state["checkpoint_id"] = c.meta["id"]
 
@@ -126,6 +141,7 @@ def _train_under(
             should_stop=stop_requested,
             on_checkpoint=publish,
             resume=training_state,
+            data_dir=settings.data_dir,
         )
     except (LeaseLost, redis.RedisError):
         raise
@@ -180,7 +196,7 @@ def _publish(
             "software: check that host, then resubmit"
             + (f" with resume_from={previous!r}" if previous else "")
         ) from exc
-    jobs.update(job_id, checkpoint_id=meta["id"])
+    jobs.update(job_id, checkpoint_id=meta["id"], evaluation=meta.get("evaluation"))
     # A stop right after a periodic checkpoint publishes the same step, and id, again.
     if previous and previous.startswith(f"{job_id}-") and previous != meta["id"]:
         checkpoints.drop_training_state(previous)
