@@ -153,7 +153,7 @@ def run_child(name: str, args: argparse.Namespace) -> dict:
     env = os.environ | {
         "KERAS_BACKEND": "torch",
         "OMP_NUM_THREADS": str(args.threads),
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
     command = [sys.executable, __file__, "--one", name, "--threads", str(args.threads)]
     command += ["--batch-size", str(args.batch_size), "--steps", str(args.steps)]
