@@ -186,8 +186,9 @@ def _adam(module: torch.nn.Module, lr: float, betas: tuple[float, float]) -> tor
 
 @torch.no_grad()
 def _update_ema(ema: torch.nn.Module, live: torch.nn.Module, decay: float, step: int) -> None:
-    """ema <- decay * ema + (1 - decay) * live, with the decay ramped up over the first
-    steps so the average does not drag the random initial weights along for long."""
+    """ema <- decay * ema + (1 - decay) * live, with decay = min(decay, (1 + step) / (10 + step)):
+    early on the average spans about the last tenth of the steps so far (so it does not drag
+    the random initial weights along), later at most about 1 / (1 - decay) steps."""
     decay = min(decay, (1 + step) / (10 + step))
     torch._foreach_lerp_(list(ema.parameters()), list(live.parameters()), 1 - decay)
     for mine, theirs in zip(ema.buffers(), live.buffers(), strict=True):
