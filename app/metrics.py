@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 
 import redis
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digitgan.jobs import JobState, JobStore
 from worker.celery_app import train_queue
@@ -69,25 +70,42 @@ class RedisCollector(Collector):
         yield speed
 
 
+class RequestMetrics:
+    """Pure ASGI middleware (not BaseHTTPMiddleware, whose per-request cost shows on the
+    image endpoints' throughput): count and time each request by its route template."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), 500
+
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            # The router records the matched route in this same scope. The template, not
+            # the path: one series per route, whatever ids or digits are asked for.
+            route = scope.get("route")
+            name = route.path if route is not None else "unmatched"
+            HTTP_REQUESTS.labels(scope["method"], name, str(status)).inc()
+            HTTP_LATENCY.labels(scope["method"], name).observe(time.perf_counter() - start)
+
+
 def install(app: FastAPI) -> None:
     """Count every request by its route template and serve /metrics."""
     registry = CollectorRegistry()
     for metric in (HTTP_REQUESTS, HTTP_LATENCY, IMAGES_RENDERED, IMAGE_CACHE_HITS):
         registry.register(metric)
     registry.register(RedisCollector(app))
-
-    @app.middleware("http")
-    async def count_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        # The template, not the path: one series per route, whatever ids or digits are asked.
-        name = route.path if route is not None else "unmatched"
-        HTTP_REQUESTS.labels(request.method, name, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(request.method, name).observe(time.perf_counter() - start)
-        return response
+    app.add_middleware(RequestMetrics)
 
     @app.get("/metrics", tags=["health"], response_class=Response)
     def metrics() -> Response:
