@@ -23,7 +23,9 @@ RUN pip install --constraint constraints.txt .
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
     DIGITGAN_DATA_DIR=/home/digitgan/data
-RUN useradd --create-home --uid 10001 digitgan
+# The data folder exists, owned by the user, so that a volume mounted on it is writable.
+RUN useradd --create-home --uid 10001 digitgan \
+    && install -d -o digitgan -g digitgan /home/digitgan/data
 COPY --from=build /opt/venv /opt/venv
 USER 10001
 WORKDIR /home/digitgan
