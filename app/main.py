@@ -18,6 +18,7 @@ from app import metrics
 from app.batcher import MicroBatcher
 from app.problems import INVALID
 from app.rendering import render_batch
+from app.repeats import RepeatedImages, new_answers
 from app.routes import checkpoints, images, jobs, pages
 from app.sampler import LATEST, Models, NoCheckpoint, UnknownCheckpoint
 from digitgan.checkpoints import CheckpointStore
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.batcher = MicroBatcher(render_batch)
         app.state.image_cache = LRUCache(maxsize=settings.image_cache_bytes, getsizeof=len)
+        app.state.answers = new_answers()
         app.state.celery = create_celery(settings)
         reaper = Reaper(
             app.state.jobs, app.state.celery, settings.max_attempts, settings.heartbeat_s
@@ -73,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router, responses=INVALID)
     app.include_router(images.router)
     app.include_router(checkpoints.router)
+    # Innermost: repeated images skip routing, but still get CORS headers and metrics.
+    app.add_middleware(RepeatedImages)
     app.include_router(pages.router)
     app.mount("/static", pages.static_files(), name="static")
     # Browsers may read images and read-only answers from any allowed page; changing

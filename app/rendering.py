@@ -58,6 +58,14 @@ class ImageSpec:
         return encode_png(sheet, self.style.fg, self.style.bg)
 
 
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header names `etag` (weak or strong) or is `*`."""
+    if not if_none_match:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in tags or etag in tags
+
+
 def render_batch(model: LoadedModel, specs: list[ImageSpec]) -> list[bytes]:
     """PNG bytes for each spec, from one pass of the model's generator."""
     inks = draw(model.generator, [spec.ink for spec in specs])

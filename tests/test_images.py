@@ -252,3 +252,16 @@ def test_cors_origins_come_from_settings(redis_client, settings):
         assert allowed.headers["access-control-allow-origin"] == "https://digits.example"
         other = client.get("/healthz", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_a_repeated_request_gets_the_same_answer_from_memory(client, cmlp):
+    url = "/v1/numbers/2026.png?seed=9&size=56&bg=transparent"
+    first = client.get(url)
+    origin = {"Origin": "https://example.org"}
+    again, head = client.get(url, headers=origin), client.head(url, headers=origin)
+    assert again.content == first.content and head.content == b""
+    for name in ("etag", "cache-control", "content-type", "content-length", "x-checkpoint-id"):
+        assert again.headers[name] == first.headers[name] == head.headers[name]
+    assert again.headers["access-control-allow-origin"] == "*"
+    not_modified = client.get(url, headers={"If-None-Match": first.headers["etag"]})
+    assert not_modified.status_code == 304 and not_modified.content == b""

@@ -13,7 +13,8 @@ from starlette.datastructures import State
 
 from app.metrics import IMAGE_CACHE_HITS, IMAGES_RENDERED
 from app.problems import INVALID, UNAVAILABLE, invalid, problem
-from app.rendering import ImageSpec, Style
+from app.rendering import ImageSpec, Style, etag_matches
+from app.repeats import remember
 from app.sampler import LATEST, LoadedModel, Resolved
 from digitgan.jobs import MAX_SEED
 from models.sampling import RGBA, InkRequest
@@ -188,7 +189,8 @@ async def _serve(request: Request, spec: ImageSpec, query: ImageQuery) -> Respon
 
     etag = spec.etag(model.checkpoint_id)
     headers |= {"ETag": etag, "Cache-Control": _cache_control(request, resolved)}
-    if _matches(request.headers.get("if-none-match"), etag):
+    remember(request.scope, model.checkpoint_id, etag, headers)
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     body = state.image_cache.get(etag)
     if body is not None:
@@ -210,13 +212,6 @@ def _cache_control(request: Request, resolved: Resolved) -> str:
     if resolved.follows_ref:
         return f"public, max-age={request.app.state.settings.alias_max_age_s}"
     return IMMUTABLE
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if not if_none_match:
-        return False
-    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-    return "*" in tags or etag in tags
 
 
 def _png(request: Request, body: bytes, headers: dict[str, str]) -> Response:
