@@ -10,8 +10,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import httpx
 
 from digitgan.checkpoints import CheckpointStore
 from digitgan.launcher import free_port, redis_answers
@@ -91,6 +93,37 @@ def start_worker(
     if wait:
         wait_ready(proc, log)
     return proc
+
+
+@contextlib.contextmanager
+def running_service(settings: Settings, log_dir: Path) -> Iterator[str]:
+    """A uvicorn API and a Celery worker on `settings`, each a process of its own, as a
+    user's deployment runs them; yields the API's base URL once both are ready."""
+    worker = start_worker(settings, log_dir / "worker.log", wait=False)
+    url = f"http://127.0.0.1:{free_port()}"
+    with (log_dir / "api.log").open("wb") as log:
+        api = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:app", "--port", url.rsplit(":", 1)[1]],
+            cwd=ROOT,
+            env=settings_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until(lambda: _answers(f"{url}/healthz"), 60, "the API")
+        wait_ready(worker, log_dir / "worker.log")
+        yield url
+    finally:
+        kill_tree(api)
+        kill_tree(worker)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def wait_ready(proc: subprocess.Popen, log: Path) -> None:

@@ -6,7 +6,6 @@ import io
 import signal
 import subprocess
 import sys
-import uuid
 
 import httpx
 import pytest
@@ -14,17 +13,8 @@ from PIL import Image
 
 from digitgan.launcher import free_port
 from digitgan.remote_cli import render_progress
-from digitgan.settings import Settings
-from tests.conftest import TOKEN
-from tests.jobs_support import (
-    FAST,
-    ROOT,
-    kill_tree,
-    settings_env,
-    start_worker,
-    wait_ready,
-    wait_until,
-)
+from tests.conftest import private_settings
+from tests.jobs_support import FAST, running_service, settings_env
 
 TINY_ARGS = ("--steps", "40", "--checkpoint-every", "20", "--batch-size", "8")
 
@@ -33,40 +23,9 @@ TINY_ARGS = ("--steps", "40", "--checkpoint-every", "20", "--batch-size", "8")
 def api(redis_server, tmp_path_factory):
     """A uvicorn API and a worker, shared by this module's tests; the environment that a
     user's shell would have."""
-    settings = Settings(
-        redis_url=f"redis://{redis_server.host}:{redis_server.port}/0",
-        redis_prefix=f"test-{uuid.uuid4().hex[:8]}",
-        api_token=TOKEN,
-        _env_file=None,
-        **FAST,
-    )
-    tmp_path = tmp_path_factory.mktemp("cli")
-    port = free_port()
-    env = settings_env(settings) | {"DIGITGAN_URL": f"http://127.0.0.1:{port}"}
-    worker = start_worker(settings, tmp_path / "worker.log", wait=False)
-    with (tmp_path / "api.log").open("wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_until(lambda: _answers(env["DIGITGAN_URL"]), 60, "the API")
-        wait_ready(worker, tmp_path / "worker.log")
-        yield env
-    finally:
-        kill_tree(server)
-        kill_tree(worker)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz").status_code == 200
-    except httpx.TransportError:
-        return False
+    settings = private_settings(redis_server, **FAST)
+    with running_service(settings, tmp_path_factory.mktemp("cli")) as url:
+        yield settings_env(settings) | {"DIGITGAN_URL": url}
 
 
 def digitgan(env, *args: str) -> subprocess.CompletedProcess:

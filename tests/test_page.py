@@ -8,9 +8,6 @@ URL, and a job started from the form that the progress bar follows to the end.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,20 +17,10 @@ import redis
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from digitgan.checkpoints import CheckpointStore
-from digitgan.launcher import free_port
-from digitgan.settings import Settings
 from models.checkpoint import to_bytes
 from models.train import Checkpoint, TrainConfig, train
-from tests.conftest import TOKEN
-from tests.jobs_support import (
-    FAST,
-    ROOT,
-    kill_tree,
-    settings_env,
-    start_worker,
-    wait_ready,
-    wait_until,
-)
+from tests.conftest import TOKEN, private_settings
+from tests.jobs_support import FAST, ROOT, running_service, wait_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None:
@@ -78,35 +65,16 @@ def publish_tiny(store: CheckpointStore, architecture: str, **meta) -> str:
 def service(redis_server, tmp_path_factory) -> Iterator[dict]:
     """A uvicorn API and a Celery worker sharing a private Redis, with a tiny conditional
     checkpoint already published."""
-    settings = Settings(
-        redis_url=f"redis://{redis_server.host}:{redis_server.port}/0",
-        redis_prefix=f"test-{uuid.uuid4().hex[:8]}",
-        api_token=TOKEN,
-        _env_file=None,
-        **FAST,
-    )
+    settings = private_settings(redis_server, **FAST)
     logs = tmp_path_factory.mktemp("page")
     client = redis.Redis.from_url(settings.redis_url)
     store = CheckpointStore(client, settings.redis_prefix)
     checkpoint_id = publish_tiny(store, "cmlp")
-    worker = start_worker(settings, logs / "worker.log", wait=False)
-    url = f"http://127.0.0.1:{free_port()}"
-    with (logs / "api.log").open("wb") as log:
-        api = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--port", url.rsplit(":", 1)[1]],
-            cwd=ROOT,
-            env=settings_env(settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     try:
-        wait_until(lambda: _serves(url, checkpoint_id), 60, "the API serving the checkpoint")
-        wait_ready(worker, logs / "worker.log")
-        yield {"url": url, "store": store, "checkpoint_id": checkpoint_id}
+        with running_service(settings, logs) as url:
+            wait_until(lambda: _serves(url, checkpoint_id), 60, "the API serving the checkpoint")
+            yield {"url": url, "store": store, "checkpoint_id": checkpoint_id}
     finally:
-        kill_tree(api)
-        kill_tree(worker)
         keys = list(client.scan_iter(f"{settings.redis_prefix}*"))
         if keys:
             client.delete(*keys)
