@@ -110,10 +110,6 @@ class CheckpointStore:
     def aliases(self) -> dict[str, str]:
         return self.refs()[1]
 
-    def alias(self, name: str) -> str | None:
-        value = self.redis.hget(self._aliases_key, name)
-        return value.decode() if value else None
-
     def set_alias(self, name: str, checkpoint_id: str) -> bool:
         """Point alias `name` at a published checkpoint; False (and no change) if there
         is no such checkpoint."""
