@@ -11,7 +11,7 @@ from app.sampler import LoadedModel
 from models.sampling import RGBA, InkRequest, draw, encode_png, grid_shape, scale, tile
 
 # Part of every ETag: bump it when the same request would render different bytes.
-RENDERER_VERSION = 1
+RENDERER_VERSION = 2
 DIGIT_SIDE = 28
 
 

@@ -22,7 +22,7 @@ from models.data import NUM_CLASSES
 # The generator always runs on exactly this many rows (padding the last chunk). CPU
 # matrix kernels pick their blocking by the row count, and a row's last bits change with
 # it; a fixed shape makes a request's pixels independent of what it was batched with.
-CHUNK_ROWS = 32
+CHUNK_ROWS = 8
 
 
 @dataclass(frozen=True)
