@@ -8,21 +8,26 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.state import Services, services
 from digitgan.checkpoints import CheckpointStore
 from digitgan.jobs import JobStore
 from digitgan.settings import Settings
 
 
+def get_services(request: Request) -> Services:
+    return services(request.app)
+
+
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    return services(request.app).settings
 
 
 def get_jobs(request: Request) -> JobStore:
-    return request.app.state.jobs
+    return services(request.app).jobs
 
 
 def get_checkpoints(request: Request) -> CheckpointStore:
-    return request.app.state.checkpoints
+    return services(request.app).checkpoints
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -46,6 +51,7 @@ def require_token(
         )
 
 
+State = Annotated[Services, Depends(get_services)]
 Jobs = Annotated[JobStore, Depends(get_jobs)]
 Checkpoints = Annotated[CheckpointStore, Depends(get_checkpoints)]
 Authorized = Depends(require_token)

@@ -17,19 +17,21 @@ from fastapi.responses import JSONResponse
 from app import metrics
 from app.batcher import MicroBatcher
 from app.problems import INVALID
+from app.reaper import Reaper
 from app.rendering import render_batch
 from app.repeats import RepeatedImages, new_answers
 from app.routes import checkpoints, images, jobs, pages
-from app.sampler import LATEST, Models, NoCheckpoint, UnknownCheckpoint
+from app.sampler import Models, NoCheckpoint, UnknownCheckpoint
+from app.state import Services, services
 from digitgan.checkpoints import CheckpointStore
+from digitgan.ids import LATEST
 from digitgan.jobs import JobStore
 from digitgan.logs import configure_logging
+from digitgan.queue import create_celery
 from digitgan.redis_client import connect
 from digitgan.settings import Settings, get_settings
 from models.checkpoint import CheckpointError
 from models.selection import DigitNotFound
-from worker.celery_app import create_celery
-from worker.reaper import Reaper
 
 log = logging.getLogger(__name__)
 
@@ -43,27 +45,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Request handling shares these cores; keep torch from taking all of them.
         torch.set_num_threads(settings.api_torch_threads)
         client = connect(settings)
-        app.state.settings = settings
-        app.state.redis = client
-        app.state.jobs = JobStore.from_settings(client, settings)
-        app.state.checkpoints = CheckpointStore(client, settings.redis_prefix)
-        app.state.models = Models(
-            app.state.checkpoints, settings.refresh_interval_s, settings.loaded_checkpoints
+        checkpoints = CheckpointStore(client, settings.redis_prefix)
+        state = Services(
+            settings=settings,
+            redis=client,
+            jobs=JobStore.from_settings(client, settings),
+            checkpoints=checkpoints,
+            models=Models(checkpoints, settings.refresh_interval_s, settings.loaded_checkpoints),
+            batcher=MicroBatcher(render_batch),
+            image_cache=LRUCache(maxsize=settings.image_cache_bytes, getsizeof=len),
+            answers=new_answers(),
+            celery=create_celery(settings),
         )
-        app.state.batcher = MicroBatcher(render_batch)
-        app.state.image_cache = LRUCache(maxsize=settings.image_cache_bytes, getsizeof=len)
-        app.state.answers = new_answers()
-        app.state.celery = create_celery(settings)
-        reaper = Reaper(
-            app.state.jobs, app.state.celery, settings.max_attempts, settings.heartbeat_s
-        )
-        app.state.models.start()
-        app.state.batcher.start()
+        app.state.services = state
+        reaper = Reaper(state.jobs, state.celery, settings.max_attempts, settings.heartbeat_s)
+        state.models.start()
+        state.batcher.start()
         reaper.start()
         yield
         reaper.stop()
-        app.state.batcher.stop()
-        app.state.models.stop()
+        state.batcher.stop()
+        state.models.stop()
         client.close()
 
     app = FastAPI(
@@ -156,7 +158,7 @@ def _add_health(app: FastAPI) -> None:
 
 def _check_redis(app: FastAPI) -> str:
     try:
-        app.state.redis.ping()
+        services(app).redis.ping()
     except redis.RedisError as exc:
         return f"error: {exc}"
     return "ok"
@@ -164,7 +166,7 @@ def _check_redis(app: FastAPI) -> str:
 
 def _check_checkpoint(app: FastAPI) -> str:
     try:
-        loaded = app.state.models.resolve(LATEST).model
+        loaded = services(app).models.resolve(LATEST).model
     except NoCheckpoint:
         return "none published yet"
     except (CheckpointError, redis.RedisError) as exc:

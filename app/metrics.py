@@ -13,8 +13,8 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from digitgan.jobs import JobState, JobStore
-from worker.celery_app import train_queue
+from app.state import services
+from digitgan.jobs import JobState
 
 # Process-wide metrics, registered in each app's own registry (not the global one) so
 # that several apps in one process, as in the tests, do not collide.
@@ -48,10 +48,10 @@ class RedisCollector(Collector):
         self.app = app
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        jobs: JobStore = self.app.state.jobs
+        jobs = services(self.app).jobs
         try:
-            records = jobs.list(limit=SCRAPED_JOBS)
-            queued = jobs.redis.llen(train_queue(self.app.state.settings))
+            records = jobs.page(limit=SCRAPED_JOBS)
+            queued = jobs.redis.llen(jobs.keys.train_queue)
         except redis.RedisError:
             return
         by_state = GaugeMetricFamily("digitgan_jobs", "Jobs by state.", labels=["state"])

@@ -17,14 +17,18 @@ class InvalidRequest(Problem):
     errors: list[dict[str, Any]] = Field(description="One entry per bad field: loc, msg, type.")
 
 
+# OpenAPI `responses` of a route: status -> model and description.
+Responses = dict[int | str, dict[str, Any]]
+
+
 def problem(description: str, model: type[BaseModel] = Problem) -> dict[str, Any]:
     return {"model": model, "description": description}
 
 
-INVALID = {
+INVALID: Responses = {
     422: problem("A parameter is out of bounds; `detail` says what is allowed.", InvalidRequest)
 }
-UNAVAILABLE = {503: problem("Redis is unreachable or the checkpoint cannot be loaded.")}
+UNAVAILABLE: Responses = {503: problem("Redis is unreachable or the checkpoint cannot be loaded.")}
 
 
 def invalid(loc: tuple[str, str], message: str) -> RequestValidationError:

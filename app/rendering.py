@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.png import RGBA, encode_png, grid_shape, scale, tile
 from app.sampler import LoadedModel
-from models.sampling import RGBA, InkRequest, draw, encode_png, grid_shape, scale, tile
+from models.sampling import InkRequest, draw
 
 # Part of every ETag: bump it when the same request would render different bytes.
 RENDERER_VERSION = 2

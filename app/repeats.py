@@ -19,7 +19,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.metrics import IMAGE_CACHE_HITS
 from app.rendering import etag_matches
-from app.sampler import LATEST
+from app.state import services
+from digitgan.ids import LATEST
 
 # URLs remembered per API process (a few hundred bytes each).
 REMEMBERED_URLS = 20_000
@@ -37,8 +38,8 @@ class RepeatedImages:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         answer = self._known(scope) if scope["type"] == "http" else None
-        body = answer and scope["app"].state.image_cache.get(answer.etag)
-        if body is None:
+        body = services(scope["app"]).image_cache.get(answer.etag) if answer else None
+        if answer is None or body is None:
             return await self.app(scope, receive, send)
         scope["route"] = answer.route  # metrics count it under its route
         IMAGE_CACHE_HITS.inc()
@@ -51,7 +52,7 @@ class RepeatedImages:
     def _known(scope: Scope) -> Answer | None:
         if scope["method"] not in ("GET", "HEAD") or not scope["path"].endswith(".png"):
             return None
-        state = scope["app"].state
+        state = services(scope["app"])
         query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
         if "seed" not in query:
             return None
@@ -68,7 +69,7 @@ def new_answers() -> LRUCache:
 def remember(scope: Scope, checkpoint_id: str, etag: str, headers: dict[str, str]) -> None:
     """Called by a route that has just answered `scope` with a fixed-seed image."""
     answer = Answer(etag, dict(headers, **{"Content-Type": "image/png"}), scope["route"])
-    scope["app"].state.answers[_key(scope, checkpoint_id)] = answer
+    services(scope["app"]).answers[_key(scope, checkpoint_id)] = answer
 
 
 def _key(scope: Scope, checkpoint_id: str) -> tuple[str, bytes, str]:

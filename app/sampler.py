@@ -18,11 +18,10 @@ import redis
 import torch
 
 from digitgan.checkpoints import CheckpointStore
+from digitgan.ids import LATEST
 from models.checkpoint import CheckpointError, load_generator
 
 log = logging.getLogger(__name__)
-
-LATEST = "latest"
 
 
 class NoCheckpoint(LookupError):

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from digitgan.checkpoints import CheckpointStore  # noqa: E402
-from digitgan.launcher import free_port, redis_answers, start_private_redis  # noqa: E402
+from digitgan.cli.serve import free_port, redis_answers, start_private_redis  # noqa: E402
 from digitgan.settings import DEFAULT_REDIS_URL  # noqa: E402
 from models.checkpoint import to_bytes  # noqa: E402
 from models.networks import build_generator, default_sizes  # noqa: E402

@@ -122,7 +122,7 @@ def project_architecture(
         checkpoint_every=2 * steps,
     )
     final = train(config, device=device, on_progress=lambda p: rates.append(p.images_per_second))
-    _, generator = load_generator(to_bytes(final.meta, final.generator_state))
+    _, generator = load_generator(to_bytes(final.meta | {"id": "speed"}, final.generator_state))
     labels = torch.arange(256) % 10 if generator.conditional else None
     times = []
     for seed in range(21):

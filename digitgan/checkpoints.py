@@ -12,39 +12,17 @@ from typing import Any
 
 import redis
 
+from digitgan.keys import Keys
+from digitgan.redis_client import blob, text, texts
 from models.checkpoint import load_generator
 
 
 class CheckpointStore:
     def __init__(self, client: redis.Redis, prefix: str):
         self.redis = client
-        self.prefix = prefix
-
-    def _blob_key(self, checkpoint_id: str) -> str:
-        return f"{self.prefix}:ckpt:{checkpoint_id}"
-
-    def _meta_key(self, checkpoint_id: str) -> str:
-        return f"{self.prefix}:ckpt-meta:{checkpoint_id}"
-
-    @property
-    def _latest_key(self) -> str:
-        return f"{self.prefix}:latest"
-
-    @property
-    def _index(self) -> str:
-        return f"{self.prefix}:ckpts"
-
-    def _state_key(self, checkpoint_id: str) -> str:
-        return f"{self.prefix}:ckpt-state:{checkpoint_id}"
-
-    @property
-    def _aliases_key(self) -> str:
-        return f"{self.prefix}:aliases"
-
-    @property
-    def channel(self) -> str:
-        """Pub/sub channel announcing a new `latest` or a changed alias."""
-        return f"{self.prefix}:ckpt-events"
+        self.keys = Keys(prefix)
+        # Pub/sub channel announcing a new `latest` or a changed alias.
+        self.channel = self.keys.checkpoint_events
 
     def publish(self, blob: bytes, training_state: bytes | None = None) -> dict[str, Any]:
         """Check that `blob` loads, then store it (with the training state that resuming
@@ -56,56 +34,64 @@ class CheckpointStore:
         checkpoint_id = meta["id"]
         with self.redis.pipeline(transaction=True) as pipe:
             if training_state is not None:
-                pipe.set(self._state_key(checkpoint_id), training_state)
-            pipe.set(self._blob_key(checkpoint_id), blob)
-            pipe.set(self._meta_key(checkpoint_id), json.dumps(meta))
-            pipe.zadd(self._index, {checkpoint_id: pipe_time(self.redis)})
-            pipe.set(self._latest_key, checkpoint_id)
+                pipe.set(self.keys.checkpoint_state(checkpoint_id), training_state)
+            pipe.set(self.keys.checkpoint_blob(checkpoint_id), blob)
+            pipe.set(self.keys.checkpoint_meta(checkpoint_id), json.dumps(meta))
+            pipe.zadd(self.keys.checkpoints, {checkpoint_id: pipe_time(self.redis)})
+            pipe.set(self.keys.latest, checkpoint_id)
             pipe.publish(self.channel, f"latest {checkpoint_id}")
             pipe.execute()
         return meta
 
+    def set_latest(self, checkpoint_id: str) -> bool:
+        """Point `latest` at a published checkpoint; False (and no change) if there is none."""
+        if not self.exists(checkpoint_id):
+            return False
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.keys.latest, checkpoint_id)
+            pipe.publish(self.channel, f"latest {checkpoint_id}")
+            pipe.execute()
+        return True
+
     def latest_id(self) -> str | None:
-        value = self.redis.get(self._latest_key)
-        return value.decode() if value else None
+        value = self.redis.get(self.keys.latest)
+        return text(value) if value else None
 
     def blob(self, checkpoint_id: str) -> bytes | None:
-        return self.redis.get(self._blob_key(checkpoint_id))
+        return blob(self.redis.get(self.keys.checkpoint_blob(checkpoint_id)))
 
     def training_state(self, checkpoint_id: str) -> bytes | None:
-        return self.redis.get(self._state_key(checkpoint_id))
+        return blob(self.redis.get(self.keys.checkpoint_state(checkpoint_id)))
 
     def drop_training_state(self, checkpoint_id: str) -> None:
         """Forget what resuming from `checkpoint_id` needs; its weights stay servable."""
-        self.redis.delete(self._state_key(checkpoint_id))
+        self.redis.delete(self.keys.checkpoint_state(checkpoint_id))
 
     def meta(self, checkpoint_id: str) -> dict[str, Any] | None:
-        value = self.redis.get(self._meta_key(checkpoint_id))
+        value = self.redis.get(self.keys.checkpoint_meta(checkpoint_id))
         return json.loads(value) if value else None
 
     def exists(self, checkpoint_id: str) -> bool:
-        return bool(self.redis.exists(self._meta_key(checkpoint_id)))
+        return bool(self.redis.exists(self.keys.checkpoint_meta(checkpoint_id)))
 
-    def list(self, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+    def page(self, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
         """Metadata of published checkpoints, newest first."""
-        ids = self.redis.zrevrange(self._index, offset, offset + limit - 1)
+        ids = self.redis.zrevrange(self.keys.checkpoints, offset, offset + limit - 1)
         if not ids:
             return []
-        values = self.redis.mget([self._meta_key(i.decode()) for i in ids])
+        values = self.redis.mget([self.keys.checkpoint_meta(i) for i in texts(ids)])
         return [json.loads(v) for v in values if v]
 
     def count(self) -> int:
-        return int(self.redis.zcard(self._index))
+        return int(self.redis.zcard(self.keys.checkpoints))
 
     def refs(self) -> tuple[str | None, dict[str, str]]:
         """`latest` and every alias, read together."""
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.get(self._latest_key)
-            pipe.hgetall(self._aliases_key)
+            pipe.get(self.keys.latest)
+            pipe.hgetall(self.keys.aliases)
             latest, aliases = pipe.execute()
-        return (latest.decode() if latest else None), {
-            k.decode(): v.decode() for k, v in aliases.items()
-        }
+        return (text(latest) if latest else None), {text(k): text(v) for k, v in aliases.items()}
 
     def aliases(self) -> dict[str, str]:
         return self.refs()[1]
@@ -116,14 +102,14 @@ class CheckpointStore:
         if not self.exists(checkpoint_id):
             return False
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._aliases_key, name, checkpoint_id)
+            pipe.hset(self.keys.aliases, name, checkpoint_id)
             pipe.publish(self.channel, f"alias {name}")
             pipe.execute()
         return True
 
     def delete_alias(self, name: str) -> bool:
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(self._aliases_key, name)
+            pipe.hdel(self.keys.aliases, name)
             pipe.publish(self.channel, f"alias {name}")
             removed, _ = pipe.execute()
         return bool(removed)

@@ -9,22 +9,23 @@ from __future__ import annotations
 import json
 import secrets
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from redis.typing import EncodableT, FieldT
 
-from digitgan.leases import lease_key
+from digitgan.ids import CHECKPOINT_ID, new_job_id
+from digitgan.keys import Keys
+from digitgan.redis_client import text, texts
 from digitgan.settings import Settings
 from models.data import DATASETS, DatasetError, check_dataset_name
 from models.networks import ARCHITECTURES
 
 MAX_STEPS = 200_000
 MAX_SEED = 2**63 - 1
-CHECKPOINT_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 # Bounds on what one record holds, whatever the job's length.
 MAX_LOSS_POINTS = 256
 MAX_HISTORY = 100
@@ -63,7 +64,7 @@ class JobSpec(BaseModel):
     )
     resume_from: str | None = Field(
         None,
-        pattern=CHECKPOINT_ID_PATTERN,
+        pattern=CHECKPOINT_ID,
         description="A checkpoint id: go on training from its full training state "
         "(both networks and both optimizers) up to `steps` in all.",
     )
@@ -160,7 +161,7 @@ class JobStore:
         max_jobs: int = 10_000,
     ):
         self.redis = client
-        self.prefix = prefix
+        self.keys = Keys(prefix)
         self.retention_s = retention_s
         self.max_jobs = max_jobs
 
@@ -173,31 +174,18 @@ class JobStore:
             max_jobs=settings.max_jobs,
         )
 
-    def _key(self, job_id: str) -> str:
-        return f"{self.prefix}:job:{job_id}"
-
-    def _history_key(self, job_id: str) -> str:
-        return f"{self.prefix}:job-history:{job_id}"
-
-    @property
-    def _index(self) -> str:
-        return f"{self.prefix}:jobs"
-
-    def _state_index(self, state: JobState) -> str:
-        return f"{self.prefix}:jobs:{state.value}"
-
     # -- reading ---------------------------------------------------------------------
 
     def create(self, spec: JobSpec) -> JobRecord:
         if spec.seed is None:
             spec = spec.model_copy(update={"seed": secrets.randbelow(2**31)})
         record = JobRecord(
-            id=uuid.uuid4().hex, state=JobState.queued, spec=spec, created_at=time.time()
+            id=new_job_id(), state=JobState.queued, spec=spec, created_at=time.time()
         )
         fields = record.model_dump(mode="json", exclude={"history"})
         with self.redis.pipeline() as pipe:
-            pipe.hset(self._key(record.id), mapping=_encode(fields))
-            pipe.zadd(self._index, {record.id: record.created_at})
+            pipe.hset(self.keys.job(record.id), mapping=_encode(fields))
+            pipe.zadd(self.keys.jobs, {record.id: record.created_at})
             self._queue_transition(pipe, record, JobState.queued, None, {})
             pipe.execute()
         self._trim()
@@ -205,21 +193,21 @@ class JobStore:
 
     def get(self, job_id: str) -> JobRecord | None:
         with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(self._key(job_id))
-            pipe.lrange(self._history_key(job_id), 0, -1)
+            pipe.hgetall(self.keys.job(job_id))
+            pipe.lrange(self.keys.job_history(job_id), 0, -1)
             raw, history = pipe.execute()
         return _decode(raw, history)
 
-    def list(
+    def page(
         self, limit: int = 50, offset: int = 0, state: JobState | None = None
     ) -> list[JobRecord]:
         """A page of jobs, newest first; records that expired meanwhile are left out."""
-        index = self._state_index(state) if state else self._index
-        ids = [i.decode() for i in self.redis.zrevrange(index, offset, offset + limit - 1)]
+        index = self.keys.jobs_in(state) if state else self.keys.jobs
+        ids = texts(self.redis.zrevrange(index, offset, offset + limit - 1))
         with self.redis.pipeline(transaction=False) as pipe:
             for job_id in ids:
-                pipe.hgetall(self._key(job_id))
-                pipe.lrange(self._history_key(job_id), 0, -1)
+                pipe.hgetall(self.keys.job(job_id))
+                pipe.lrange(self.keys.job_history(job_id), 0, -1)
             replies = pipe.execute()
         records = [
             _decode(raw, hist) for raw, hist in zip(replies[::2], replies[1::2], strict=True)
@@ -230,20 +218,20 @@ class JobStore:
         return [rec for rec in records if rec is not None]
 
     def count(self, state: JobState | None = None) -> int:
-        return int(self.redis.zcard(self._state_index(state) if state else self._index))
+        return int(self.redis.zcard(self.keys.jobs_in(state) if state else self.keys.jobs))
 
     def losses(self, job_id: str) -> list[LossPoint]:
-        raw = self.redis.hget(self._key(job_id), "loss_history")
+        raw = self.redis.hget(self.keys.job(job_id), "loss_history")
         return [tuple(p) for p in json.loads(raw)] if raw else []
 
     def cancel_requested(self, job_id: str) -> bool:
-        raw = self.redis.hget(self._key(job_id), "cancel_requested")
+        raw = self.redis.hget(self.keys.job(job_id), "cancel_requested")
         return bool(raw and json.loads(raw))
 
     # -- writing ---------------------------------------------------------------------
 
     def update(self, job_id: str, **fields: Any) -> None:
-        self.redis.hset(self._key(job_id), mapping=_encode(_jsonable(fields)))
+        self.redis.hset(self.keys.job(job_id), mapping=_encode(_jsonable(fields)))
 
     def set_state(
         self, job_id: str, state: JobState, note: str | None = None, **fields: Any
@@ -288,14 +276,14 @@ class JobStore:
     ) -> bool:
         """End an attempt, but only while the caller still holds its lease (a worker whose
         lease was taken over must not overwrite the new attempt's record)."""
-        key = lease_key(self.prefix, job_id)
+        key = self.keys.lease(job_id)
 
         def decide(job: JobRecord) -> Decision:
             return (state, note, fields) if job.state == JobState.running else None
 
         def still_holder(pipe: redis.client.Pipeline) -> bool:
             value = pipe.get(key)
-            return value is not None and value.decode() == lease_token
+            return value is not None and text(value) == lease_token
 
         return self._change(job_id, decide, watch=(key,), guard=still_holder) is not None
 
@@ -306,7 +294,7 @@ class JobStore:
     def expire_lost(self, job_id: str, max_attempts: int, requeue_note: str) -> JobState | None:
         """A running job whose lease expired: requeue it, or fail it after `max_attempts`,
         or cancel it if that was asked. Returns the new state (None: not lost after all)."""
-        key = lease_key(self.prefix, job_id)
+        key = self.keys.lease(job_id)
 
         def decide(job: JobRecord) -> Decision:
             if job.state != JobState.running:
@@ -332,7 +320,7 @@ class JobStore:
         return job.state if job is not None else None
 
     def running_ids(self) -> list[str]:
-        return [i.decode() for i in self.redis.zrange(self._state_index(JobState.running), 0, -1)]
+        return texts(self.redis.zrange(self.keys.jobs_in(JobState.running), 0, -1))
 
     # -- internals -------------------------------------------------------------------
 
@@ -349,11 +337,11 @@ class JobStore:
         with self.redis.pipeline() as pipe:
             while True:
                 try:
-                    pipe.watch(self._key(job_id), *watch)
-                    raw = pipe.hgetall(self._key(job_id))
+                    pipe.watch(self.keys.job(job_id), *watch)  # type: ignore[no-untyped-call]
+                    raw = pipe.hgetall(self.keys.job(job_id))
                     job = _decode(raw, [])
                     decision = decide(job) if job is not None else None
-                    if decision is None or (guard is not None and not guard(pipe)):
+                    if job is None or decision is None or (guard and not guard(pipe)):
                         pipe.unwatch()
                         return None
                     state, note, fields = decision
@@ -378,11 +366,13 @@ class JobStore:
             fields["started_at"] = now
         if state in FINISHED_STATES:
             fields["finished_at"] = now
-        pipe.hset(self._key(job.id), mapping=_encode(_jsonable(fields | {"state": state.value})))
+        pipe.hset(
+            self.keys.job(job.id), mapping=_encode(_jsonable(fields | {"state": state.value}))
+        )
         for each in JobState:
             if each != state:
-                pipe.zrem(self._state_index(each), job.id)
-        pipe.zadd(self._state_index(state), {job.id: job.created_at})
+                pipe.zrem(self.keys.jobs_in(each), job.id)
+        pipe.zadd(self.keys.jobs_in(state), {job.id: job.created_at})
         change = Transition(
             state=state,
             at=now,
@@ -390,18 +380,18 @@ class JobStore:
             worker=fields.get("worker", job.worker),
             note=note,
         )
-        pipe.rpush(self._history_key(job.id), change.model_dump_json())
-        pipe.ltrim(self._history_key(job.id), -MAX_HISTORY, -1)
+        pipe.rpush(self.keys.job_history(job.id), change.model_dump_json())
+        pipe.ltrim(self.keys.job_history(job.id), -MAX_HISTORY, -1)
         if state in FINISHED_STATES:
-            pipe.expire(self._key(job.id), self.retention_s)
-            pipe.expire(self._history_key(job.id), self.retention_s)
+            pipe.expire(self.keys.job(job.id), self.retention_s)
+            pipe.expire(self.keys.job_history(job.id), self.retention_s)
 
     def _trim(self) -> None:
         """Delete the oldest finished records beyond max_jobs (unfinished ones stay)."""
         excess = self.count() - self.max_jobs
         if excess <= 0:
             return
-        oldest = [i.decode() for i in self.redis.zrange(self._index, 0, 2 * excess + 100)]
+        oldest = texts(self.redis.zrange(self.keys.jobs, 0, 2 * excess + 100))
         doomed = []
         for job_id in oldest:
             job = self.get(job_id)
@@ -414,17 +404,17 @@ class JobStore:
     def _forget(self, job_ids: list[str]) -> None:
         with self.redis.pipeline() as pipe:
             for job_id in job_ids:
-                pipe.delete(self._key(job_id), self._history_key(job_id))
-                pipe.zrem(self._index, job_id)
+                pipe.delete(self.keys.job(job_id), self.keys.job_history(job_id))
+                pipe.zrem(self.keys.jobs, job_id)
                 for state in JobState:
-                    pipe.zrem(self._state_index(state), job_id)
+                    pipe.zrem(self.keys.jobs_in(state), job_id)
             pipe.execute()
 
 
-def _decode(raw: dict[bytes, bytes], history: list[bytes]) -> JobRecord | None:
-    if not raw or b"state" not in raw:
+def _decode(raw: Mapping[Any, Any], history: list[Any]) -> JobRecord | None:
+    fields = {text(k): json.loads(v) for k, v in raw.items() if text(k) != "loss_history"}
+    if "state" not in fields:
         return None
-    fields = {k.decode(): json.loads(v) for k, v in raw.items() if k != b"loss_history"}
     fields["history"] = [json.loads(h) for h in history]
     return JobRecord.model_validate(fields)
 
@@ -435,5 +425,5 @@ def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _encode(fields: dict[str, Any]) -> dict[str, str]:
+def _encode(fields: dict[str, Any]) -> Mapping[FieldT, EncodableT]:
     return {k: json.dumps(v) for k, v in fields.items()}

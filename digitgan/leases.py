@@ -1,7 +1,7 @@
 """A per-job lease in Redis: whoever holds it is the one process that may train the job.
 
 A worker takes the lease before it starts a job and renews it from a heartbeat thread.
-If the worker dies, the lease expires, and the reaper (worker/reaper.py) requeues the job.
+If the worker dies, the lease expires, and the reaper (app/reaper.py) requeues the job.
 A second delivery of the same job finds the lease taken and leaves the job alone, so two
 workers never train one job at the same time.
 """
@@ -11,6 +11,9 @@ from __future__ import annotations
 import uuid
 
 import redis
+
+from digitgan.keys import Keys
+from digitgan.redis_client import text
 
 # Compare-and-act scripts: only the holder (the token it was given) may renew or release.
 _RENEW = """
@@ -27,14 +30,10 @@ return 0
 """
 
 
-def lease_key(prefix: str, job_id: str) -> str:
-    return f"{prefix}:lease:{job_id}"
-
-
 class JobLease:
     def __init__(self, client: redis.Redis, prefix: str, job_id: str, ttl_s: float):
         self.redis = client
-        self.key = lease_key(prefix, job_id)
+        self.key = Keys(prefix).lease(job_id)
         self.ttl_ms = max(1, int(ttl_s * 1000))
         self.token = uuid.uuid4().hex
         self._renew = client.register_script(_RENEW)
@@ -53,4 +52,4 @@ class JobLease:
 
     def held(self) -> bool:
         value = self.redis.get(self.key)
-        return value is not None and value.decode() == self.token
+        return value is not None and text(value) == self.token

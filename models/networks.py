@@ -184,6 +184,19 @@ ARCHITECTURES: dict[str, tuple[Callable[..., tuple[nn.Module, nn.Module]], dict[
 }
 
 
+def latent_dim(generator: nn.Module) -> int:
+    """How many noise values the generator takes per image."""
+    value = generator.latent_dim
+    if not isinstance(value, int):
+        raise TypeError(f"{type(generator).__name__} has no integer latent_dim")
+    return value
+
+
+def is_conditional(generator: nn.Module) -> bool:
+    """Whether the generator draws the digit it is given (else: digits of its choice)."""
+    return bool(getattr(generator, "conditional", False))
+
+
 def default_sizes(architecture: str) -> dict[str, Any]:
     return dict(_lookup(architecture)[1])
 

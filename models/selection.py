@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from models.classifier import classify
-from models.sampling import ink_from_latents
+from models.ink import ink_from_latents
+from models.networks import latent_dim
 
 CANDIDATES_PER_TRY = 64
 # A candidate is kept only when the classifier is at least this sure of its digit.
@@ -36,7 +37,7 @@ def select_digits(
     for _ in range(max_tries):
         if all(len(found[d]) >= need[d] for d in found):
             break
-        z = torch.randn(CANDIDATES_PER_TRY, generator.latent_dim, generator=rng)
+        z = torch.randn(CANDIDATES_PER_TRY, latent_dim(generator), generator=rng)
         candidates = ink_from_latents(generator, z)
         _, probs = classify(candidates)
         for image, p in zip(candidates, probs, strict=True):

@@ -12,8 +12,10 @@ import time
 import numpy as np
 import torch
 
+from app.png import encode_png, tile
 from models.checkpoint import load_generator, to_bytes
-from models.sampling import encode_png, generate, latents, tile
+from models.ink import latents
+from models.sampling import generate
 from models.train import TrainConfig, train
 
 
@@ -53,7 +55,7 @@ def main() -> int:
 
 def check_cpu_sampling(final) -> bool:
     """A checkpoint made on the GPU gives the same digits on the CPU, and the same bytes twice."""
-    blob = to_bytes(final.meta, final.generator_state)
+    blob = to_bytes(final.meta | {"id": "gpu-check"}, final.generator_state)
     _, on_cpu = load_generator(blob)
     labels = torch.arange(16) % 10 if on_cpu.conditional else None
     cpu_ink = generate(on_cpu, 16, seed=1, labels=labels)

@@ -18,8 +18,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from models.classifier import WEIGHTS, LeNet, to_input
-from models.data import load_dataset, split
-from models.evaluation import HOLDOUT, SPLIT_SEED
+from models.data import mnist_5k_split
 
 # Random affine distortions of each training image, the way handwriting varies.
 ROTATE_RAD = 0.2
@@ -54,7 +53,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     rng = torch.Generator().manual_seed(args.seed)
-    train_part, held = split(load_dataset("mnist-5k"), HOLDOUT, SPLIT_SEED)
+    train_part, held = mnist_5k_split()
     x, y = to_input(train_part.images), torch.from_numpy(train_part.labels)
     x_held, y_held = to_input(held.images), torch.from_numpy(held.labels)
 

@@ -1,4 +1,5 @@
-"""Fixtures on real services: a private redis-server, a Celery worker process, the ASGI app."""
+"""Fixtures on real services: a private redis-server, Celery worker processes, the ASGI app.
+The helpers they are built on live in tests/support/."""
 
 from __future__ import annotations
 
@@ -15,14 +16,16 @@ from fastapi.testclient import TestClient
 from pytest_redis import factories
 
 from app.main import create_app
+from digitgan.checkpoints import CheckpointStore
+from digitgan.jobs import JobStore
+from digitgan.keys import Keys
 from digitgan.settings import Settings
-from tests.jobs_support import settings_env, start_worker, stop, wait_until
+from tests.support import TOKEN
+from tests.support.processes import settings_env, start_worker, stop
 
 # The suite shares two cores with the worker processes it starts; two OpenMP threads on
 # busy cores spin against each other and train several times slower than one.
 torch.set_num_threads(1)
-
-TOKEN = "test-token"
 
 # A redis-server of the suite's own on a free port, removed when the session ends.
 redis_server = factories.redis_proc(port=None)
@@ -46,13 +49,28 @@ def settings(redis_server) -> Settings:
 
 
 @pytest.fixture
+def keys(settings: Settings) -> Keys:
+    return Keys(settings.redis_prefix)
+
+
+@pytest.fixture
 def redis_client(settings: Settings) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(settings.redis_url)
     yield client
-    keys = list(client.scan_iter(f"{settings.redis_prefix}*"))
-    if keys:
-        client.delete(*keys)
+    stale = list(client.scan_iter(f"{settings.redis_prefix}*"))
+    if stale:
+        client.delete(*stale)
     client.close()
+
+
+@pytest.fixture
+def checkpoints(settings: Settings, redis_client: redis.Redis) -> CheckpointStore:
+    return CheckpointStore(redis_client, settings.redis_prefix)
+
+
+@pytest.fixture
+def jobs(settings: Settings, redis_client: redis.Redis) -> JobStore:
+    return JobStore.from_settings(redis_client, settings)
 
 
 @pytest.fixture
@@ -60,9 +78,6 @@ def client(settings: Settings, redis_client: redis.Redis) -> Iterator[TestClient
     """The real ASGI app, lifespan included, talking to the private Redis."""
     with TestClient(create_app(settings)) as test_client:
         yield test_client
-
-
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @contextmanager
@@ -79,8 +94,3 @@ def running_worker(settings: Settings, log: Path, **env: str) -> Iterator[subpro
 def worker(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen]:
     with running_worker(settings, tmp_path / "worker.log") as proc:
         yield proc
-
-
-@pytest.fixture
-def wait_for():
-    return wait_until

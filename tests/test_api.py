@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import AUTH
+from tests.support import AUTH
 
 
 def test_health(client):

@@ -6,15 +6,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from tests.conftest import AUTH
-from tests.test_images import publish, served_by
+from tests.support import AUTH
+from tests.support.checkpoints import publish
+from tests.support.waiting import served_by, wait_until
 
 
-def test_listing_is_newest_first_with_latest_and_aliases(client, redis_client, settings):
+def test_listing_is_newest_first_with_latest_and_aliases(client, checkpoints):
     empty = client.get("/v1/checkpoints").json()
     assert empty["checkpoints"] == [] and empty["latest"] is None and empty["total"] == 0
-    first = publish(redis_client, settings, "cmlp", "cmlp-a")
-    second = publish(redis_client, settings, "mlp", "mlp-a")
+    first = publish(checkpoints, "cmlp", "cmlp-a")
+    second = publish(checkpoints, "mlp", "mlp-a")
     client.put("/v1/aliases/production", json={"checkpoint_id": first}, headers=AUTH)
 
     listed = client.get("/v1/checkpoints").json()
@@ -27,8 +28,8 @@ def test_listing_is_newest_first_with_latest_and_aliases(client, redis_client, s
     assert [c["id"] for c in page["checkpoints"]] == [first]
 
 
-def test_one_checkpoint_by_id_alias_or_latest(client, redis_client, settings):
-    checkpoint_id = publish(redis_client, settings, "cmlp", "cmlp-a")
+def test_one_checkpoint_by_id_alias_or_latest(client, checkpoints):
+    checkpoint_id = publish(checkpoints, "cmlp", "cmlp-a")
     client.put("/v1/aliases/production", json={"checkpoint_id": checkpoint_id}, headers=AUTH)
     for ref in (checkpoint_id, "production", "latest"):
         got = client.get(f"/v1/checkpoints/{ref}").json()
@@ -38,23 +39,21 @@ def test_one_checkpoint_by_id_alias_or_latest(client, redis_client, settings):
     assert missing.status_code == 404 and "nope" in missing.json()["detail"]
 
 
-def test_an_alias_pins_a_checkpoint_while_new_ones_are_published(
-    client, redis_client, settings, wait_for
-):
-    pinned = publish(redis_client, settings, "cmlp", "cmlp-a")
+def test_an_alias_pins_a_checkpoint_while_new_ones_are_published(client, checkpoints, settings):
+    pinned = publish(checkpoints, "cmlp", "cmlp-a")
     put = client.put("/v1/aliases/production", json={"checkpoint_id": pinned}, headers=AUTH)
     assert put.status_code == 200 and put.json() == {"name": "production", "checkpoint_id": pinned}
 
     with TestClient(create_app(settings)) as other:
         url = "/v1/digits/1.png?seed=1&checkpoint=production"
-        newer = publish(redis_client, settings, "cmlp", "cmlp-b")
-        wait_for(lambda: served_by(other, "/v1/digits/1.png?seed=1") == newer, 5)
+        newer = publish(checkpoints, "cmlp", "cmlp-b")
+        wait_until(lambda: served_by(other, "/v1/digits/1.png?seed=1") == newer, 5)
         assert served_by(client, url) == served_by(other, url) == pinned
         assert client.get(url).headers["cache-control"] == "public, max-age=60"
 
         # Moved through one process: the other follows.
         client.put("/v1/aliases/production", json={"checkpoint_id": newer}, headers=AUTH)
-        wait_for(lambda: served_by(other, url) == newer, 5)
+        wait_until(lambda: served_by(other, url) == newer, 5)
 
         assert client.delete("/v1/aliases/production", headers=AUTH).status_code == 204
         assert client.get(url).status_code == 404
@@ -72,10 +71,8 @@ def test_an_alias_pins_a_checkpoint_while_new_ones_are_published(
         ("production", {"checkpoint": "cmlp-a"}, AUTH, 422, "checkpoint_id"),
     ],
 )
-def test_bad_alias_requests_change_nothing(
-    client, redis_client, settings, name, body, headers, code, says
-):
-    publish(redis_client, settings, "cmlp", "cmlp-a")
+def test_bad_alias_requests_change_nothing(client, checkpoints, name, body, headers, code, says):
+    publish(checkpoints, "cmlp", "cmlp-a")
     response = client.put(f"/v1/aliases/{name}", json=body, headers=headers)
     assert response.status_code == code and says in response.json()["detail"]
     assert client.get("/v1/aliases").json() == []

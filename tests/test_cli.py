@@ -11,10 +11,11 @@ import httpx
 import pytest
 from PIL import Image
 
-from digitgan.launcher import free_port
-from digitgan.remote_cli import render_progress
+from digitgan.cli.remote import render_progress
+from digitgan.cli.serve import free_port
 from tests.conftest import private_settings
-from tests.jobs_support import FAST, running_service, settings_env
+from tests.support import FAST
+from tests.support.processes import running_service, settings_env
 
 TINY_ARGS = ("--steps", "40", "--checkpoint-every", "20", "--batch-size", "8")
 
@@ -29,7 +30,7 @@ def api(redis_server, tmp_path_factory):
 
 
 def digitgan(env, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "digitgan.cli", *args]
+    command = [sys.executable, "-m", "digitgan.cli.main", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -55,7 +56,7 @@ def test_submit_watch_list_samples_and_cancel(api, tmp_path):
 
 def test_ctrl_c_stops_watching_not_the_job(api):
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "digitgan.cli", "submit", "--steps", "100000", "--watch"],
+        [sys.executable, "-m", "digitgan.cli.main", "submit", "--steps", "100000", "--watch"],
         env=api,
         stdout=subprocess.PIPE,
         text=True,

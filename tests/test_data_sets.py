@@ -182,7 +182,7 @@ def test_fashion_mnist_from_debian_loads():
 
 
 def test_train_command_reports_a_bad_data_set_without_a_traceback(tmp_path, capsys):
-    from digitgan.cli import main
+    from digitgan.cli.main import main
 
     assert main(["train", str(tmp_path / "c.safetensors"), "--dataset", f"idx:{tmp_path}/x"]) == 2
     assert "no such folder" in capsys.readouterr().err

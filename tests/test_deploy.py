@@ -17,9 +17,9 @@ import httpx
 import pytest
 import yaml
 
-from digitgan.launcher import free_port
-from tests.conftest import TOKEN
-from tests.jobs_support import ROOT
+from digitgan.cli.serve import free_port
+from tests.support import TOKEN
+from tests.support.processes import ROOT
 
 COMPOSE = shutil.which("docker-compose")
 # The project's own commands (hadolint, uvicorn, celery, python) come from the virtual

@@ -7,24 +7,53 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from digitgan.checkpoints import CheckpointStore
-from digitgan.cli import main
+from digitgan.cli.main import main
 from models import checkpoint
 from models.classifier import WEIGHTS, classify
-from models.data import load_dataset, split
-from models.evaluation import HOLDOUT, SPLIT_SEED, evaluate, frechet_distance, reference_scores
+from models.data import load_dataset, mnist_5k_split
+from models.evaluation import evaluate, frechet_distance, reference_scores
 from models.networks import build
 from models.train import TrainConfig, train
-from tests.conftest import AUTH
+from tests.support import AUTH
 
 KEYS = {"samples", "frechet_distance", "inception_score", "class_histogram"}
-KEYS |= {"class_entropy_bits", "asked_digit_accuracy"}
+KEYS |= {"class_entropy_bits", "asked_digit_accuracy", "intra_class_frechet_distance"}
+KEYS |= {"precision", "recall", "nearest_training_distance", "copied_fraction"}
+RATIOS = {f"{k}_ratio" for k in ("frechet_distance", "intra_class_frechet_distance")}
+RATIOS |= {"nearest_training_distance_ratio", "recall_ratio"}
+
+
+class Replay(torch.nn.Module):
+    """A conditional 'generator' that draws real digits of the asked label, picked by the
+    noise: a stand-in whose true quality is known. `per_class` limits it to that many
+    distinct digits of each label (1: total collapse within each class)."""
+
+    conditional = True
+    latent_dim = 4
+
+    def __init__(self, digits, per_class: int | None = None):
+        super().__init__()
+        x, y = digits.as_tensors()
+        order = torch.argsort(y, stable=True)
+        self.register_buffer("images", x[order])
+        self.counts = torch.bincount(y, minlength=10)
+        self.starts = torch.cumsum(self.counts, 0) - self.counts
+        self.per_class = per_class
+
+    def forward(self, z, labels):
+        available = self.counts[labels]
+        if self.per_class is not None:
+            available = available.clamp(max=self.per_class)
+        pick = (z[:, 0].abs() * 1e6).long() % available
+        return self.images[self.starts[labels] + pick]
 
 
 def test_classifier_is_small_and_accurate_on_digits_it_never_saw():
     assert WEIGHTS.stat().st_size < 400_000
-    _, held = split(load_dataset("mnist-5k"), HOLDOUT, SPLIT_SEED)
+    _, held = mnist_5k_split()
     _, probs = classify(held.images)
     assert (probs.argmax(1) == held.labels).mean() >= 0.97
 
@@ -48,7 +77,8 @@ def test_real_held_out_digits_score_like_real_digits():
 def test_untrained_generators_score_far_from_real_and_deterministically():
     generator = build("dcgan")[0].eval()
     scores = evaluate(generator, n=100, seed=3)
-    assert set(scores) == KEYS | {"reference", "frechet_distance_ratio"}
+    assert set(scores) == KEYS | RATIOS | {"reference", "verdict"}
+    assert scores["verdict"].startswith("poor: ")
     assert scores["reference"]["samples"] == 100
     assert scores["frechet_distance_ratio"] > 5
     assert scores["asked_digit_accuracy"] is not None
@@ -56,15 +86,47 @@ def test_untrained_generators_score_far_from_real_and_deterministically():
 
     unconditional = evaluate(build("mlp")[0].eval(), n=50)
     assert unconditional["asked_digit_accuracy"] is None
+    assert unconditional["intra_class_frechet_distance"] is None
+
+
+def test_unseen_real_digits_score_as_real_and_are_not_copies():
+    # Digits the GANs never train on, drawn as a generator would: the best possible model.
+    # (Drawn with replacement, so some repeat: a little further from real than real is.)
+    scores = evaluate(Replay(mnist_5k_split()[1]))
+    assert scores["frechet_distance_ratio"] < 2.5
+    assert scores["intra_class_frechet_distance_ratio"] < 2.5
+    assert scores["recall_ratio"] > 0.9 and scores["precision"] > 0.8
+    assert scores["copied_fraction"] < 0.05
+    assert scores["verdict"].startswith(("excellent: ", "good: "))
+
+
+def test_a_generator_that_copies_its_training_digits_is_caught():
+    scores = evaluate(Replay(load_dataset("mnist-5k")))
+    # Every other figure looks as good as real digits...
+    assert scores["frechet_distance_ratio"] < 1.5 and scores["asked_digit_accuracy"] > 0.97
+    # ...but each sample is one of the training digits.
+    assert scores["copied_fraction"] == 1.0 and scores["nearest_training_distance"] < 0.01
+    assert scores["verdict"].startswith("copying: ")
+    assert "100% near-copies of training digits" in scores["verdict"]
+
+
+def test_collapse_within_each_class_shows_in_intra_class_distance_and_recall():
+    scores = evaluate(Replay(load_dataset("mnist-5k"), per_class=3))
+    assert scores["asked_digit_accuracy"] > 0.95  # every sample is the digit asked for
+    assert scores["intra_class_frechet_distance_ratio"] > 5
+    assert scores["recall_ratio"] < 0.3
+    assert "recall 0.00x" in scores["verdict"]
 
 
 def test_evaluate_command_prints_the_numbers(tmp_path, capsys):
     final = train(TrainConfig(architecture="cmlp", steps=2, checkpoint_every=2))
     path = tmp_path / "c.safetensors"
-    checkpoint.write_file(path, checkpoint.to_bytes(final.meta, final.generator_state))
+    checkpoint.write_file(
+        path, checkpoint.to_bytes(final.meta | {"id": "a"}, final.generator_state)
+    )
     assert main(["evaluate", str(path), "--samples", "60"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["checkpoint"] == final.meta["id"] and printed["samples"] == 60
+    assert printed["checkpoint"] == "a" and printed["samples"] == 60
     assert printed["reference"]["samples"] == 60
 
     (tmp_path / "bad.safetensors").write_bytes(b"junk")

@@ -3,42 +3,18 @@
 from __future__ import annotations
 
 import io
-from functools import cache
 
 import numpy as np
 import pytest
-import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.main import create_app
-from digitgan.checkpoints import CheckpointStore
-from models.checkpoint import to_bytes
-from models.networks import build_generator, default_sizes
+from app.state import services
+from models.networks import build_generator
 from models.sampling import InkRequest, draw
-
-
-@cache
-def checkpoint_blob(architecture: str, checkpoint_id: str) -> bytes:
-    """A real checkpoint of an untrained generator (weights seeded by its id)."""
-    torch.manual_seed(sum(checkpoint_id.encode()))
-    generator = build_generator(architecture)
-    meta = {
-        "id": checkpoint_id,
-        "architecture": architecture,
-        "sizes": default_sizes(architecture),
-        "step": 1,
-    }
-    return to_bytes(meta, generator.state_dict())
-
-
-def publish(redis_client, settings, architecture: str, checkpoint_id: str) -> str:
-    store = CheckpointStore(redis_client, settings.redis_prefix)
-    return store.publish(checkpoint_blob(architecture, checkpoint_id))["id"]
-
-
-def served_by(client: TestClient, url: str) -> str:
-    return client.get(url).headers.get("x-checkpoint-id", "")
+from tests.support.checkpoints import publish, solid_blob
+from tests.support.waiting import served_by, wait_until
 
 
 def png(response) -> Image.Image:
@@ -48,8 +24,8 @@ def png(response) -> Image.Image:
 
 
 @pytest.fixture
-def cmlp(redis_client, settings) -> str:
-    return publish(redis_client, settings, "cmlp", "cmlp-a")
+def cmlp(checkpoints) -> str:
+    return publish(checkpoints, "cmlp", "cmlp-a")
 
 
 def test_a_digit_is_deterministic_and_cacheable(client, cmlp):
@@ -135,23 +111,24 @@ def test_size_scales_crisp_by_default_and_smooth_on_request(client, cmlp):
     assert png(wide).size == (3 * 56, 56)
 
 
-def test_colours_and_a_transparent_background(client, cmlp):
+def test_colours_and_a_transparent_background(client, checkpoints):
+    checkpoints.publish(solid_blob("solid"))  # every digit pixel is full ink
     image = png(client.get("/v1/samples.png?n=4&seed=1&fg=ff0000&bg=transparent"))
     rgba = np.asarray(image.convert("RGBA"))
     assert rgba[0, 0].tolist() == [255, 255, 255, 0]  # the paper border
-    inked = rgba[rgba[..., 3] == 255]
-    assert len(inked) == 0 or (inked[:, :3] == [255, 0, 0]).all()
+    assert rgba[2:30, 2:30].reshape(-1, 4).tolist() == [[255, 0, 0, 255]] * 28 * 28
     dark = png(client.get("/v1/samples.png?n=4&seed=1&fg=ffffff&bg=102030"))
-    assert np.asarray(dark.convert("RGB"))[0, 0].tolist() == [0x10, 0x20, 0x30]
+    rgb = np.asarray(dark.convert("RGB"))
+    assert rgb[0, 0].tolist() == [0x10, 0x20, 0x30] and rgb[2, 2].tolist() == [255, 255, 255]
+    grey = np.asarray(png(client.get("/v1/digits/1.png?seed=1")).convert("L"))
+    assert (grey == 0).all()  # black ink on white paper, the default
 
 
-def test_digits_an_unconditional_checkpoint_cannot_draw_are_a_clear_409(
-    client, redis_client, settings
-):
+def test_digits_an_unconditional_checkpoint_cannot_draw_are_a_clear_409(client, checkpoints):
     # Digits of an mlp checkpoint are picked by the classifier (tests/test_models_stabilisers
     # shows it on real digits); an untrained one draws noise, so none are found in the
     # bounded number of tries.
-    publish(redis_client, settings, "mlp", "mlp-a")
+    publish(checkpoints, "mlp", "mlp-a")
     assert client.get("/v1/samples.png?n=4&seed=1").status_code == 200
     for url in ("/v1/digits/3.png", "/v1/numbers/12.png", "/v1/samples.png?digit=1"):
         response = client.get(url)
@@ -185,32 +162,33 @@ def test_out_of_bounds_is_a_422_that_says_what_is_allowed(client, cmlp, url, all
 
 
 def test_unknown_checkpoint_is_404_and_none_yet_is_404(client):
-    assert "no checkpoint" in client.get("/v1/digits/1.png").json()["detail"]
+    none_yet = client.get("/v1/digits/1.png")
+    assert none_yet.status_code == 404 and "no checkpoint" in none_yet.json()["detail"]
     response = client.get("/v1/digits/1.png?checkpoint=nope")
     assert response.status_code == 404 and "nope" in response.json()["detail"]
 
 
 def test_a_new_checkpoint_is_served_by_every_process_without_restart(
-    client, redis_client, settings, cmlp, wait_for
+    client, checkpoints, settings, cmlp
 ):
     with TestClient(create_app(settings)) as other:
         url = "/v1/digits/8.png?seed=1"
         assert served_by(client, url) == served_by(other, url) == cmlp
-        newer = publish(redis_client, settings, "cmlp", "cmlp-b")
-        wait_for(lambda: served_by(client, url) == newer and served_by(other, url) == newer, 5)
+        newer = publish(checkpoints, "cmlp", "cmlp-b")
+        wait_until(lambda: served_by(client, url) == newer and served_by(other, url) == newer, 5)
         # The older one is still there by id.
         assert served_by(client, f"{url}&checkpoint={cmlp}") == cmlp
 
 
 def test_a_corrupt_new_checkpoint_is_refused_and_the_last_good_one_served(
-    client, redis_client, settings, cmlp
+    client, redis_client, keys, cmlp
 ):
     url = "/v1/digits/8.png?seed=1"
     before = client.get(url).content
     # Only a writer that skips publish()'s check could do this; the API must survive it.
-    redis_client.set(f"{settings.redis_prefix}:ckpt:broken", b"not a checkpoint")
-    redis_client.set(f"{settings.redis_prefix}:latest", "broken")
-    client.app.state.models.refresh()
+    redis_client.set(keys.checkpoint_blob("broken"), b"not a checkpoint")
+    redis_client.set(keys.latest, "broken")
+    services(client.app).models.refresh()
     response = client.get(url)
     assert response.headers["x-checkpoint-id"] == cmlp and response.content == before
 
@@ -223,13 +201,13 @@ def test_batching_never_changes_the_bytes():
         assert np.array_equal(draw(generator, [request])[0], ink)
 
 
-def test_the_image_cache_is_bounded_in_bytes(redis_client, settings):
+def test_the_image_cache_is_bounded_in_bytes(checkpoints, settings):
     small = settings.model_copy(update={"image_cache_bytes": 4000})
-    publish(redis_client, small, "cmlp", "cmlp-a")
+    publish(checkpoints, "cmlp", "cmlp-a")
     with TestClient(create_app(small)) as client:
         for seed in range(8):
             assert client.get(f"/v1/digits/1.png?seed={seed}").status_code == 200
-        cache = client.app.state.image_cache
+        cache = services(client.app).image_cache
         assert 0 < cache.currsize <= 4000 and len(cache) < 8
 
 
@@ -254,9 +232,15 @@ def test_cors_origins_come_from_settings(redis_client, settings):
         assert "access-control-allow-origin" not in other.headers
 
 
-def test_a_repeated_request_gets_the_same_answer_from_memory(client, cmlp):
+def test_a_repeated_request_gets_the_same_answer_from_memory(client, cmlp, monkeypatch):
     url = "/v1/numbers/2026.png?seed=9&size=56&bg=transparent"
     first = client.get(url)
+
+    def routed(*args, **kwargs):
+        raise AssertionError("a repeated request reached the route")
+
+    # From here on, a request that gets past app/repeats.py fails.
+    monkeypatch.setattr("app.routes.images._serve", routed)
     origin = {"Origin": "https://example.org"}
     again, head = client.get(url, headers=origin), client.head(url, headers=origin)
     assert again.content == first.content and head.content == b""

@@ -11,23 +11,18 @@ import pytest
 from celery import Celery
 from PIL import Image
 
+from app.reaper import reap_lost_jobs
 from digitgan.checkpoints import CheckpointStore
 from digitgan.jobs import JobSpec, JobState, JobStore
 from digitgan.leases import JobLease
+from digitgan.queue import create_celery
 from digitgan.settings import Settings
-from tests.conftest import AUTH, private_settings
-from tests.jobs_support import (
-    FAST,
-    FINISHED,
-    TINY,
-    kill_tree,
-    publish_tiny_checkpoints,
-    start_worker,
-    wait_until,
-)
-from worker.celery_app import create_celery
+from tests.conftest import private_settings
+from tests.support import AUTH, FAST, TINY
+from tests.support.checkpoints import publish_trained
+from tests.support.processes import kill_tree, start_worker
+from tests.support.waiting import finished, job_in
 from worker.progress import LossHistory
-from worker.reaper import reap_lost_jobs
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +45,6 @@ def worker(settings, tmp_path_factory):
     print(log.read_text()[-3000:])
 
 
-def finished(client, job_id: str, timeout: float = 90) -> dict:
-    def done():
-        job = client.get(f"/v1/jobs/{job_id}").json()
-        return job if job["state"] in FINISHED else None
-
-    return wait_until(done, timeout, f"job {job_id} to end")
-
-
 def test_jobs_page_newest_first_filter_by_state_and_are_bounded(store, redis_client):
     ids = []
     for n in range(12):
@@ -67,13 +54,13 @@ def test_jobs_page_newest_first_filter_by_state_and_are_bounded(store, redis_cli
     # Two over max_jobs (10): the two oldest finished records went; queued ones stay.
     assert store.count() == 10
     assert store.get(ids[0]) is None and store.get(ids[1]) is None
-    assert [j.id for j in store.list(limit=3)] == ids[::-1][:3]
-    assert [j.id for j in store.list(limit=3, offset=3)] == ids[::-1][3:6]
-    assert [j.id for j in store.list(state=JobState.queued)] == ids[:8:-1]
+    assert [j.id for j in store.page(limit=3)] == ids[::-1][:3]
+    assert [j.id for j in store.page(limit=3, offset=3)] == ids[::-1][3:6]
+    assert [j.id for j in store.page(state=JobState.queued)] == ids[:8:-1]
     assert store.count(JobState.succeeded) == 7
     # Finished records expire after the retention time; queued ones do not.
-    assert 0 < redis_client.ttl(f"{store.prefix}:job:{ids[5]}") <= 3600
-    assert redis_client.ttl(f"{store.prefix}:job:{ids[11]}") == -1
+    assert 0 < redis_client.ttl(store.keys.job(ids[5])) <= 3600
+    assert redis_client.ttl(store.keys.job(ids[11])) == -1
 
 
 def test_every_state_change_is_kept_with_its_time_and_attempt(store):
@@ -105,7 +92,7 @@ def test_a_lease_has_one_holder_at_a_time(settings, redis_client):
 
 def test_reaper_requeues_a_lost_job_then_fails_it_after_its_attempts(settings, store, redis_client):
     celery: Celery = create_celery(settings)
-    queue = f"{settings.redis_prefix}.train"
+    queue = store.keys.train_queue
     job = store.create(JobSpec(steps=5))
     # A worker that took the job and died: running, but nobody holds its lease.
     store.start_attempt(job.id, worker="gone", device="cpu")
@@ -186,11 +173,7 @@ def test_cancelling_a_running_job_stops_it_and_keeps_its_checkpoint(client, work
     job = client.post(
         "/v1/jobs", json={"steps": 200_000, "checkpoint_every": 10, "batch_size": 8}, headers=AUTH
     ).json()
-    running = wait_until(
-        lambda: (j := client.get(job["url"]).json())["checkpoint_id"] and j,
-        60,
-        "a first checkpoint",
-    )
+    running = job_in(client, job["id"], lambda j: j["checkpoint_id"], 60)
     assert running["state"] == "running"
     cancelled_at = time.monotonic()
     assert client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH).status_code == 202
@@ -209,7 +192,7 @@ def test_cancelling_a_running_job_stops_it_and_keeps_its_checkpoint(client, work
 
 def test_resume_from_is_checked_before_a_job_is_queued(client, settings, redis_client):
     checkpoints = CheckpointStore(redis_client, settings.redis_prefix)
-    ids = publish_tiny_checkpoints(checkpoints)
+    ids = publish_trained(checkpoints)
     checkpoints.drop_training_state(ids[0])
 
     def post(body):

@@ -11,19 +11,20 @@ from contextlib import ExitStack
 import httpx
 import redis
 
-from digitgan import launcher
+from digitgan.cli import serve as launcher
 from digitgan.jobs import JobStore
-from tests.conftest import TOKEN
-from tests.jobs_support import ROOT, settings_env
+from tests.support import TOKEN
+from tests.support.processes import ROOT, settings_env
+from tests.support.waiting import wait_until
 
 
 def test_serve_runs_api_and_worker_and_stops_on_ctrl_c_checkpointing_a_running_job(
-    settings, redis_client, tmp_path, wait_for
+    settings, redis_client, tmp_path
 ):
     port = launcher.free_port()
     env = settings_env(settings) | {"DIGITGAN_PORT": str(port), "DIGITGAN_DATA_DIR": str(tmp_path)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "digitgan.cli", "serve"],
+        [sys.executable, "-m", "digitgan.cli.main", "serve"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -32,7 +33,7 @@ def test_serve_runs_api_and_worker_and_stops_on_ctrl_c_checkpointing_a_running_j
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _answers(f"{base}/readyz") or proc.poll() is not None, 60)
+        wait_until(lambda: _answers(f"{base}/readyz") or proc.poll() is not None, 60)
         assert proc.poll() is None
         created = httpx.post(
             f"{base}/v1/jobs",
@@ -41,7 +42,7 @@ def test_serve_runs_api_and_worker_and_stops_on_ctrl_c_checkpointing_a_running_j
         )
         assert created.status_code == 202
         job_url = created.json()["url"]
-        wait_for(lambda: httpx.get(job_url).json()["state"] == "succeeded", 90)
+        wait_until(lambda: httpx.get(job_url).json()["state"] == "succeeded", 90)
         assert httpx.get(f"{base}/v1/samples.png?n=4&seed=1").status_code == 200
 
         long = httpx.post(
@@ -49,7 +50,7 @@ def test_serve_runs_api_and_worker_and_stops_on_ctrl_c_checkpointing_a_running_j
             json={"steps": 100_000, "checkpoint_every": 100_000},
             headers={"Authorization": f"Bearer {TOKEN}"},
         ).json()
-        wait_for(lambda: httpx.get(long["url"]).json()["progress"]["step"] > 0, 60)
+        wait_until(lambda: httpx.get(long["url"]).json()["progress"]["step"] > 0, 60)
     finally:
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=90)

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from app.png import encode_png, tile
 from models import checkpoint
-from models.data import DatasetError, load_dataset, split
+from models.data import DatasetError, load_dataset, load_mnist_5k, mnist_5k_split, split
 from models.networks import build
-from models.sampling import encode_png, generate, tile
+from models.sampling import generate
 from models.train import TrainConfig, train
 
 TINY = TrainConfig(steps=12, checkpoint_every=6, progress_every=4, seed=7)
@@ -41,18 +42,21 @@ def test_unknown_architecture_names_the_allowed_ones():
         build("transformer")
 
 
-def test_mnist_5k_loads_real_digits_scaled_to_tanh_range():
+def test_mnist_5k_trains_on_real_digits_scaled_to_tanh_range_without_the_held_out_ones():
     digits = load_dataset("mnist-5k")
-    assert digits.images.shape == (5000, 28, 28) and digits.images.dtype == np.uint8
-    assert np.bincount(digits.labels).tolist() == [500] * 10
+    assert digits.images.shape == (4000, 28, 28) and digits.images.dtype == np.uint8
+    assert np.bincount(digits.labels).tolist() == [400] * 10
     x, y = digits.as_tensors()
-    assert x.min() == -1 and x.max() == 1 and y.shape == (5000,)
+    assert x.min() == -1 and x.max() == 1 and y.shape == (4000,)
+    _, held = mnist_5k_split()
+    training = {image.tobytes() for image in digits.images}
+    assert not any(image.tobytes() in training for image in held.images)
 
 
 def test_split_is_stratified_and_reproducible():
-    train_part, held = split(load_dataset("mnist-5k"), holdout=0.2, seed=1)
+    train_part, held = split(load_mnist_5k(), holdout=0.2, seed=1)
     assert len(held) == 1000 and np.bincount(held.labels).tolist() == [100] * 10
-    assert np.array_equal(split(load_dataset("mnist-5k"), 0.2, seed=1)[1].images, held.images)
+    assert np.array_equal(split(load_mnist_5k(), 0.2, seed=1)[1].images, held.images)
     assert len(train_part) == 4000
 
 
@@ -69,7 +73,7 @@ def test_seeded_training_is_reproducible_and_checkpoints_round_trip():
     for name, tensor in first.generator_state.items():
         assert torch.equal(tensor, second.generator_state[name])
 
-    blob = checkpoint.to_bytes(first.meta, first.generator_state)
+    blob = checkpoint.to_bytes(first.meta | {"id": "a"}, first.generator_state)
     meta, generator = checkpoint.load_generator(blob)
     assert meta["architecture"] == "mlp" and meta["step"] == 12
     assert meta["hyperparameters"]["batch_size"] == 32
@@ -93,14 +97,14 @@ def test_should_stop_ends_training_early_with_a_checkpoint():
 @pytest.mark.parametrize("damage", [lambda b: b[: len(b) // 2], lambda b: b"x" * 64, lambda b: b""])
 def test_corrupt_checkpoints_are_refused(damage):
     final = train(TrainConfig(steps=1, checkpoint_every=1))
-    blob = checkpoint.to_bytes(final.meta, final.generator_state)
+    blob = checkpoint.to_bytes(final.meta | {"id": "a"}, final.generator_state)
     with pytest.raises(checkpoint.CheckpointError):
         checkpoint.load_generator(damage(blob))
 
 
 def test_checkpoint_of_another_shape_is_refused():
     final = train(TrainConfig(steps=1, checkpoint_every=1))
-    meta = final.meta | {"sizes": final.meta["sizes"] | {"g_hidden": [8, 8, 8]}}
+    meta = final.meta | {"id": "a", "sizes": final.meta["sizes"] | {"g_hidden": [8, 8, 8]}}
     with pytest.raises(checkpoint.CheckpointError, match="architecture"):
         checkpoint.load_generator(checkpoint.to_bytes(meta, final.generator_state))
 

@@ -31,7 +31,7 @@ def test_dcgan_is_conditional_and_makes_28x28_digits():
 def test_dcgan_checkpoint_rebuilds_from_its_metadata_alone():
     final = train(TINY_DCGAN)
     meta, generator = checkpoint.load_generator(
-        checkpoint.to_bytes(final.meta, final.generator_state)
+        checkpoint.to_bytes(final.meta | {"id": "a"}, final.generator_state)
     )
     assert meta["architecture"] == "dcgan" and meta["sizes"]["g_channels"] == 32
     assert meta["hyperparameters"]["ema_decay"] == 0.999

@@ -8,9 +8,10 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from digitgan.settings import Settings
-from tests.conftest import AUTH, running_worker
-from tests.test_e2e import wait_until_finished
-from tests.test_images import publish
+from tests.conftest import running_worker
+from tests.support import AUTH, TOKEN
+from tests.support.checkpoints import publish
+from tests.support.waiting import finished
 
 
 def metric_lines(client: TestClient) -> list[str]:
@@ -37,19 +38,19 @@ def test_metrics_count_requests_by_route_and_read_jobs_from_redis(client):
     assert any(line.startswith("digitgan_http_request_seconds_bucket") for line in lines)
 
 
-def test_readyz_reports_redis_and_checkpoint(client, settings, redis_client):
+def test_readyz_reports_redis_and_checkpoint(client, keys, redis_client):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json() == {"status": "ok", "redis": "ok", "checkpoint": "none published yet"}
 
-    redis_client.set(f"{settings.redis_prefix}:ckpt:broken", b"not a checkpoint")
-    redis_client.set(f"{settings.redis_prefix}:latest", "broken")
+    redis_client.set(keys.checkpoint_blob("broken"), b"not a checkpoint")
+    redis_client.set(keys.latest, "broken")
     broken = client.get("/readyz")
     assert broken.status_code == 503 and broken.json()["checkpoint"].startswith("error")
 
 
 def test_readyz_says_why_when_redis_is_unreachable():
-    settings = Settings(redis_url="redis://127.0.0.1:1/0", api_token="t", _env_file=None)
+    settings = Settings(redis_url="redis://127.0.0.1:1/0", api_token=TOKEN, _env_file=None)
     with TestClient(create_app(settings)) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 503
@@ -63,17 +64,17 @@ def test_worker_json_logs_name_the_job_on_every_task_line(client, settings, tmp_
     log = tmp_path / "worker.log"
     with running_worker(settings, log, DIGITGAN_LOG_JSON="true"):
         job = client.post("/v1/jobs", json={"steps": 5, "checkpoint_every": 5}, headers=AUTH).json()
-        assert wait_until_finished(client, job["url"])["state"] == "succeeded"
+        assert finished(client, job["id"])["state"] == "succeeded"
     records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    task_lines = [r for r in records if job["id"] in r["message"]]
-    assert task_lines and all(
-        r["job_id"] == job["id"] for r in task_lines if "Task" in r["message"]
-    )
-    assert any(r["job_id"] == job["id"] for r in records)
+    # Celery's own lines about the task ("received", "succeeded") and the attempt's lines.
+    celery_lines = [r for r in records if "Task digitgan.train" in r["message"]]
+    attempt_lines = [r for r in records if f"job {job['id']}: attempt 1" in r["message"]]
+    assert len(celery_lines) >= 2 and len(attempt_lines) == 1
+    assert {r["job_id"] for r in celery_lines + attempt_lines} == {job["id"]}
 
 
-def test_metrics_count_rendered_images_and_cache_hits(client, redis_client, settings):
-    publish(redis_client, settings, "cmlp", "cmlp-metrics")
+def test_metrics_count_rendered_images_and_cache_hits(client, checkpoints):
+    publish(checkpoints, "cmlp", "cmlp-metrics")
     lines = metric_lines(client)
     rendered = metric_value(lines, "digitgan_images_rendered_total")
     hits = metric_value(lines, "digitgan_image_cache_hits_total")

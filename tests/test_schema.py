@@ -16,9 +16,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app.main import create_app
+from digitgan.checkpoints import CheckpointStore
+from digitgan.keys import Keys
 from digitgan.settings import Settings
-from tests.conftest import TOKEN
-from tests.test_images import publish
+from tests.support import TOKEN
+from tests.support.checkpoints import publish
 
 CHECKS = [
     not_a_server_error,
@@ -38,8 +40,8 @@ def fuzzed_app(redis_server):
         _env_file=None,
     )
     client = redis.Redis.from_url(app_settings.redis_url)
-    checkpoint_id = publish(client, app_settings, "cmlp", "cmlp-a")
-    client.hset(f"{app_settings.redis_prefix}:aliases", "production", checkpoint_id)
+    checkpoint_id = publish(CheckpointStore(client, app_settings.redis_prefix), "cmlp", "cmlp-a")
+    client.hset(Keys(app_settings.redis_prefix).aliases, "production", checkpoint_id)
     yield create_app(app_settings)
     schemathesis.python.asgi.shutdown_lifespans()
     keys = list(client.scan_iter(f"{app_settings.redis_prefix}*"))

@@ -1,52 +1,20 @@
-"""The Celery application, configured for long training jobs.
+"""The worker's Celery application: `celery -A worker.celery_app worker`.
 
-Run it with: celery -A worker.celery_app worker --concurrency 1
+Configured by digitgan.queue (shared with the API); here only what a worker process does
+when it starts, forks a child and shuts down.
 """
 
 from __future__ import annotations
 
-from celery import Celery
 from celery.signals import setup_logging, worker_process_init, worker_shutting_down
 
 from digitgan.logs import configure_logging
-from digitgan.settings import Settings, get_settings
+from digitgan.queue import create_celery
+from digitgan.settings import get_settings
 from worker import shutdown
 
-TRAIN_TASK = "digitgan.train"
-
-
-def train_queue(settings: Settings) -> str:
-    """The Redis list that queued training jobs wait in."""
-    return f"{settings.redis_prefix}.train"
-
-
-def create_celery(settings: Settings) -> Celery:
-    """The Celery app for `settings`; the API uses it only to send jobs by task name."""
-    transport = {"visibility_timeout": settings.visibility_timeout_s}
-    celery = Celery("digitgan", broker=settings.redis_url, include=["worker.tasks"])
-    celery.conf.update(
-        # A job is acknowledged only when it ends, so a worker that dies mid-job leaves it
-        # to be delivered again instead of losing it.
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        # One training job at a time per worker, and no job waiting behind it on this worker.
-        worker_prefetch_multiplier=1,
-        worker_concurrency=1,
-        # A fresh child process per job: its memory (and GPU memory) goes back when it ends.
-        worker_max_tasks_per_child=1,
-        broker_transport_options=transport,
-        result_backend_transport_options=transport,
-        # The job record in Redis is the result; Celery's own result store is not used.
-        task_ignore_result=True,
-        task_default_queue=train_queue(settings),
-        broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=False,
-    )
-    return celery
-
-
 settings = get_settings()
-app = create_celery(settings)
+app = create_celery(settings, include=("worker.tasks",))
 
 
 @worker_process_init.connect

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.deps import Authorized, Checkpoints
+from app.deps import Authorized, Checkpoints, State
 from app.problems import INVALID, UNAVAILABLE, invalid, problem
-from app.routes.images import REF
-from app.sampler import LATEST
+from digitgan.ids import ALIAS, LATEST, MAX_CHECKPOINT_ID, REF
 
 router = APIRouter(prefix="/v1", tags=["checkpoints"], responses={**INVALID, **UNAVAILABLE})
 
-ALIAS = r"^[a-z][a-z0-9_\-]{0,31}$"
-META_EXAMPLE = {
+META_EXAMPLE: dict[str, Any] = {
     "id": "3f2a9c0d4b1e4f7a8c6d5e4f3a2b1c0d-0003000",
     "architecture": "cmlp",
     "step": 3000,
@@ -52,7 +50,9 @@ class CheckpointList(BaseModel):
 class AliasIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    checkpoint_id: str = Field(pattern=REF, max_length=128, examples=[META_EXAMPLE["id"]])
+    checkpoint_id: str = Field(
+        pattern=REF, max_length=MAX_CHECKPOINT_ID, examples=[META_EXAMPLE["id"]]
+    )
 
 
 class AliasOut(BaseModel):
@@ -81,7 +81,7 @@ def list_checkpoints(
     latest, aliases = checkpoints.refs()
     names = _names_by_target(latest, aliases)
     return CheckpointList(
-        checkpoints=[_out(m, names) for m in checkpoints.list(limit, offset)],
+        checkpoints=[_out(m, names) for m in checkpoints.page(limit, offset)],
         latest=latest,
         aliases=aliases,
         total=checkpoints.count(),
@@ -136,7 +136,7 @@ AliasName = Annotated[
     },
 )
 async def set_alias(
-    name: AliasName, body: AliasIn, request: Request, checkpoints: Checkpoints
+    name: AliasName, body: AliasIn, state: State, checkpoints: Checkpoints
 ) -> AliasOut:
     """Point an alias at a published checkpoint, so pages can pin a known-good model
     while training goes on. Every API process follows it within a second."""
@@ -146,7 +146,7 @@ async def set_alias(
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"no checkpoint with id {body.checkpoint_id!r}"
         )
-    await run_in_threadpool(request.app.state.models.refresh)  # this process: at once
+    await run_in_threadpool(state.models.refresh)  # this process: at once
     return AliasOut(name=name, checkpoint_id=body.checkpoint_id)
 
 
@@ -156,9 +156,9 @@ async def set_alias(
     dependencies=[Authorized],
     responses={401: problem("Missing or wrong token."), 404: problem("No such alias.")},
 )
-async def delete_alias(name: AliasName, request: Request, checkpoints: Checkpoints) -> Response:
+async def delete_alias(name: AliasName, state: State, checkpoints: Checkpoints) -> Response:
     """Remove an alias; images that asked for it by name answer 404 from then on."""
     if not await run_in_threadpool(checkpoints.delete_alias, name):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alias named {name!r}")
-    await run_in_threadpool(request.app.state.models.refresh)
+    await run_in_threadpool(state.models.refresh)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -9,15 +9,17 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.datastructures import State
 
 from app.metrics import IMAGE_CACHE_HITS, IMAGES_RENDERED
-from app.problems import INVALID, UNAVAILABLE, invalid, problem
+from app.png import RGBA, grid_columns
+from app.problems import INVALID, UNAVAILABLE, Responses, invalid, problem
 from app.rendering import ImageSpec, Style, etag_matches
 from app.repeats import remember
-from app.sampler import LATEST, LoadedModel, Resolved
+from app.sampler import LoadedModel, Resolved
+from app.state import Services, services
+from digitgan.ids import LATEST, REF
 from digitgan.jobs import MAX_SEED
-from models.sampling import RGBA, InkRequest
+from models.sampling import InkRequest
 
 router = APIRouter(prefix="/v1", tags=["images"])
 
@@ -27,9 +29,8 @@ MAX_SAMPLES = 256
 MAX_NUMBER_LENGTH = 32
 IMMUTABLE = "public, max-age=31536000, immutable"
 HEX = "[0-9a-fA-F]{6}(?:[0-9a-fA-F]{2})?"
-REF = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$"
 
-PNG_RESPONSES = {
+PNG_RESPONSES: Responses = {
     200: {
         "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
         "description": "A PNG image. `ETag` and `Cache-Control` say how long it may be kept.",
@@ -155,7 +156,7 @@ async def samples_png(request: Request, query: Annotated[SamplesQuery, Query()])
     per row (`rows`; both need a conditional checkpoint)."""
     if query.digit is not None and query.rows:
         raise invalid(("query", "rows"), "choose either digit or rows, not both")
-    cols = max(1, min(query.cols or math.ceil(math.sqrt(query.n)), query.n))
+    cols = grid_columns(query.n, query.cols)
     labels = None
     if query.digit is not None:
         labels = (query.digit,) * query.n
@@ -177,10 +178,10 @@ async def _serve(request: Request, spec: ImageSpec, query: ImageQuery) -> Respon
         raise invalid(
             ("query", "size"), f"at most {MAX_PIXELS} pixels in all: for this image size <= {most}"
         )
-    state = request.app.state
-    resolved = state.models.lookup(query.checkpoint) or await run_in_threadpool(
-        state.models.resolve, query.checkpoint
-    )
+    state = services(request.app)
+    resolved = state.models.lookup(query.checkpoint)
+    if resolved is None:
+        resolved = await run_in_threadpool(state.models.resolve, query.checkpoint)
     model = resolved.model
     headers = {"X-Checkpoint-Id": model.checkpoint_id}
     if query.seed is None:
@@ -202,7 +203,7 @@ async def _serve(request: Request, spec: ImageSpec, query: ImageQuery) -> Respon
     return _png(request, body, headers)
 
 
-async def _render(state: State, model: LoadedModel, spec: ImageSpec) -> bytes:
+async def _render(state: Services, model: LoadedModel, spec: ImageSpec) -> bytes:
     body = await state.batcher.submit(model, spec)
     IMAGES_RENDERED.inc()
     return body
@@ -210,7 +211,7 @@ async def _render(state: State, model: LoadedModel, spec: ImageSpec) -> bytes:
 
 def _cache_control(request: Request, resolved: Resolved) -> str:
     if resolved.follows_ref:
-        return f"public, max-age={request.app.state.settings.alias_max_age_s}"
+        return f"public, max-age={services(request.app).settings.alias_max_age_s}"
     return IMMUTABLE
 
 

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 
-from app.deps import Authorized, Checkpoints, Jobs
-from app.problems import problem
+from app.deps import Authorized, Checkpoints, Jobs, State
+from app.loss_plot import draw_losses
+from app.problems import Responses, problem
 from digitgan.jobs import FINISHED_STATES, JobRecord, JobSpec, JobState, LossPoint
-from digitgan.loss_plot import draw_losses
-from worker.celery_app import TRAIN_TASK
+from digitgan.queue import enqueue
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 EVENTS_POLL_S = 0.5
@@ -51,7 +51,7 @@ def existing_job(job_id: str, jobs: Jobs) -> JobRecord:
 
 
 Job = Annotated[JobRecord, Depends(existing_job)]
-NO_JOB = {404: problem("No job with that id.")}
+NO_JOB: Responses = {404: problem("No job with that id.")}
 UNAUTHORIZED = problem("Missing or wrong token.")
 
 
@@ -62,21 +62,25 @@ UNAUTHORIZED = problem("Missing or wrong token.")
     responses={401: UNAUTHORIZED, 404: problem("`resume_from` names no checkpoint.")},
 )
 def create_job(
-    spec: JobSpec, request: Request, response: Response, jobs: Jobs, checkpoints: Checkpoints
+    spec: JobSpec,
+    request: Request,
+    response: Response,
+    state: State,
+    jobs: Jobs,
+    checkpoints: Checkpoints,
 ) -> JobOut:
     """Queue a training job. Watch it at the returned `url`."""
     if spec.resume_from is not None:
-        spec = _resumable(spec, checkpoints)
+        spec = _resumable(spec, spec.resume_from, checkpoints)
     job = jobs.create(spec)
-    request.app.state.celery.send_task(TRAIN_TASK, args=[job.id], task_id=job.id)
+    enqueue(state.celery, job.id)
     out = _out(request, job)
     response.headers["Location"] = out.url
     return out
 
 
-def _resumable(spec: JobSpec, checkpoints: Checkpoints) -> JobSpec:
+def _resumable(spec: JobSpec, checkpoint_id: str, checkpoints: Checkpoints) -> JobSpec:
     """Check `resume_from` against the checkpoint; the architecture defaults to its own."""
-    checkpoint_id = spec.resume_from
     meta = checkpoints.meta(checkpoint_id)
     if meta is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no checkpoint with id {checkpoint_id!r}")
@@ -110,7 +114,7 @@ def list_jobs(
     state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
 ) -> JobList:
     """Jobs, newest first, a page at a time."""
-    listed = [_out(request, job) for job in jobs.list(limit, offset, state)]
+    listed = [_out(request, job) for job in jobs.page(limit, offset, state)]
     return JobList(jobs=listed, total=jobs.count(state), limit=limit, offset=offset, state=state)
 
 

@@ -57,7 +57,8 @@ class Remote:
             raise RemoteError(f"cannot reach {self.http.base_url}: {exc}") from exc
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        return self._request(method, path, **kwargs).json()
+        body: dict[str, Any] = self._request(method, path, **kwargs).json()
+        return body
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -79,12 +80,12 @@ def _refused(response: httpx.Response) -> RemoteError:
 
 def _parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """The text/event-stream format: fields up to a blank line make one event."""
-    event, data = "message", []
+    event, data = "message", list[str]()
     for line in lines:
         if not line:
             if data:
                 yield event, json.loads("\n".join(data))
-            event, data = "message", []
+            event, data = "message", list[str]()
         elif line.startswith("event:"):
             event = line[6:].strip()
         elif line.startswith("data:"):

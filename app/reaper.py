@@ -15,7 +15,7 @@ import redis
 from celery import Celery
 
 from digitgan.jobs import JobState, JobStore
-from worker.celery_app import TRAIN_TASK
+from digitgan.queue import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def reap_lost_jobs(jobs: JobStore, celery: Celery, max_attempts: int) -> dict[st
         changed[job_id] = state
         log.warning("job %s lost its worker: now %s", job_id, state.value)
         if state == JobState.queued:
-            celery.send_task(TRAIN_TASK, args=[job_id])
+            enqueue(celery, job_id)
     return changed
 
 

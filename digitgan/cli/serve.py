@@ -45,7 +45,8 @@ def redis_answers(url: str) -> bool:
 def free_port() -> int:
     with closing(socket.socket()) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def redis_server_binary() -> str:
@@ -88,7 +89,7 @@ def resolve_redis(settings: Settings, stack: ExitStack) -> str:
     return start_private_redis(settings.data_dir / "redis", stack)
 
 
-def _stop(proc: subprocess.Popen, name: str) -> None:
+def _stop(proc: subprocess.Popen[bytes], name: str) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -122,13 +123,13 @@ def serve(settings: Settings) -> int:
         return _wait_for_exit_or_signal(api, worker)
 
 
-def _start(command: list[str], env: dict[str, str], stack: ExitStack) -> subprocess.Popen:
+def _start(command: list[str], env: dict[str, str], stack: ExitStack) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-m", *command], env=env, start_new_session=True)
     stack.callback(_stop, proc, command[0])
     return proc
 
 
-def _wait_for_exit_or_signal(*procs: subprocess.Popen) -> int:
+def _wait_for_exit_or_signal(*procs: subprocess.Popen[bytes]) -> int:
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -141,10 +142,16 @@ def _wait_for_exit_or_signal(*procs: subprocess.Popen) -> int:
         for proc in procs:
             if proc.poll() is not None:
                 print(
-                    f"digitgan: {proc.args[2]} exited with {proc.returncode}; stopping",
+                    f"digitgan: {_name(proc)} exited with {proc.returncode}; stopping",
                     file=sys.stderr,
                 )
                 return proc.returncode or 1
         time.sleep(0.2)
     print("digitgan: stopping", flush=True)
     return 0
+
+
+def _name(proc: subprocess.Popen[bytes]) -> str:
+    """The program a child runs: `python -m <this>`."""
+    args = proc.args
+    return str(args[2]) if isinstance(args, list) and len(args) > 2 else str(args)

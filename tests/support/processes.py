@@ -1,4 +1,4 @@
-"""Real processes for the job and fault tests: Celery workers, a uvicorn API, a Redis."""
+"""Real processes: Celery workers, a uvicorn API, a Redis that a test may stop and start."""
 
 from __future__ import annotations
 
@@ -9,24 +9,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
-from digitgan.checkpoints import CheckpointStore
-from digitgan.launcher import free_port, redis_answers
+from digitgan.cli.serve import free_port, redis_answers
 from digitgan.settings import Settings
-from models.checkpoint import to_bytes
-from models.train import Checkpoint, TrainConfig, train
+from tests.support.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
-FINISHED = {"succeeded", "failed", "cancelled"}
-# Short heartbeats so that a lost worker is noticed in seconds, not minutes.
-FAST = {"heartbeat_s": 0.2, "lease_s": 1.5}
-# A job small enough to train in a few seconds on a busy CPU.
-TINY = {"steps": 40, "checkpoint_every": 20, "batch_size": 8, "seed": 1}
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -40,15 +32,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
     if settings.api_token is not None:
         env["DIGITGAN_API_TOKEN"] = settings.api_token.get_secret_value()
     return os.environ | env
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 60, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not met within {timeout}s: {what}")
-        time.sleep(0.1)
-    return result
 
 
 def start_worker(
@@ -176,29 +159,3 @@ class RedisServer:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(20)
-
-
-def publish_tiny_checkpoints(store: CheckpointStore, job_id: str = "tiny") -> list[str]:
-    """Train 2 steps here and publish a checkpoint after each; their ids."""
-    ids = []
-
-    def publish(c: Checkpoint) -> None:
-        store.publish(to_bytes(c.meta, c.generator_state), c.training_state)
-        ids.append(c.meta["id"])
-
-    train(
-        TrainConfig(steps=2, checkpoint_every=1, batch_size=4), job_id=job_id, on_checkpoint=publish
-    )
-    return ids
-
-
-def serves(client, checkpoint_id: str, timeout: float = 10) -> None:
-    """Wait until the API serves `checkpoint_id` as latest: each API process follows a
-    new publish within a refresh interval, not at the same instant."""
-    wait_until(
-        lambda: (
-            client.get("/v1/samples.png?n=1&seed=0").headers.get("x-checkpoint-id") == checkpoint_id
-        ),
-        timeout,
-        f"the API to serve {checkpoint_id}",
-    )

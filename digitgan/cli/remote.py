@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from digitgan.remote import Remote, RemoteError
+from digitgan.client import Remote, RemoteError
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 EXIT_CODES = {"succeeded": 0, "failed": 1, "cancelled": 3}
@@ -179,7 +179,9 @@ def _samples(remote: Remote, args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(command: Callable[[Remote, argparse.Namespace], int]):
+def _run(
+    command: Callable[[Remote, argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         remote = Remote(args.url, args.token)
         try:
@@ -193,7 +195,7 @@ def _run(command: Callable[[Remote, argparse.Namespace], int]):
     return run
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the remote subcommands on the `digitgan` parser."""
     remote = argparse.ArgumentParser(add_help=False)
     remote.add_argument(

@@ -6,14 +6,15 @@ import argparse
 import json
 import sys
 
-from digitgan import remote_cli
+from digitgan.cli import remote
+from digitgan.ids import checkpoint_id
 from digitgan.settings import get_settings
 
 MAX_EVALUATE_SAMPLES = 100_000
 
 
 def _serve(_: argparse.Namespace) -> int:
-    from digitgan.launcher import serve
+    from digitgan.cli.serve import serve
 
     return serve(get_settings())
 
@@ -50,6 +51,7 @@ def _train(args: argparse.Namespace) -> int:
     except DatasetError as exc:
         print(f"digitgan train: {exc}", file=sys.stderr)
         return 2
+    final.meta["id"] = checkpoint_id("local", final.meta["step"])
     final.meta["evaluation"] = evaluate_checkpoint(final.meta, final.generator_state)
     write_file(args.output, to_bytes(final.meta, final.generator_state))
     print(json.dumps({"checkpoint": str(args.output), "step": final.meta["step"]}))
@@ -99,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--label-smoothing", type=float)
     train.set_defaults(func=_train)
 
-    remote_cli.add_commands(commands)
+    remote.add_commands(commands)
     evaluate = commands.add_parser(
         "evaluate", help="score a checkpoint file with the digit classifier"
     )
@@ -112,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    code: int = args.func(args)
+    return code
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""The `digitgan` command: local training and evaluation, the service, and remote control."""
