@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from app.auth import token_refusal
 from app.state import Services, services
 from digitgan.checkpoints import CheckpointStore
 from digitgan.jobs import JobStore
@@ -34,21 +34,14 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 def require_token(
+    request: Request,
     settings: Annotated[Settings, Depends(get_settings)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],  # for the schema
 ) -> None:
     """Changing endpoints need `Authorization: Bearer <DIGITGAN_API_TOKEN>`."""
-    if settings.api_token is None:
-        # Never open by accident: with no token configured, nothing may change.
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no API token is configured")
-    expected = settings.api_token.get_secret_value().encode()
-    given = credentials.credentials.encode() if credentials else b""
-    if not secrets.compare_digest(given, expected):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing or wrong token: send 'Authorization: Bearer <token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    refused = token_refusal(settings, request.headers.get("authorization"))
+    if refused is not None:
+        raise HTTPException(refused.status, refused.detail, headers=refused.headers)
 
 
 State = Annotated[Services, Depends(get_services)]

@@ -15,7 +15,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from app import metrics
-from app.batcher import MicroBatcher
+from app.auth import check_token_setting
+from app.batcher import MicroBatcher, Overloaded
+from app.limits import RequestLimits
 from app.problems import INVALID
 from app.reaper import Reaper
 from app.rendering import render_batch
@@ -23,9 +25,10 @@ from app.repeats import RepeatedImages, new_answers
 from app.routes import checkpoints, images, jobs, pages
 from app.sampler import Models, NoCheckpoint, UnknownCheckpoint
 from app.state import Services, services
-from digitgan.checkpoints import CheckpointStore
+from digitgan.checkpoints import CheckpointInUse, CheckpointStore, StoreFull
+from digitgan.datasets import DatasetStore
 from digitgan.ids import LATEST
-from digitgan.jobs import JobStore
+from digitgan.jobs import JobStore, QueueFull
 from digitgan.logs import configure_logging
 from digitgan.queue import create_celery
 from digitgan.redis_client import connect
@@ -34,10 +37,13 @@ from models.checkpoint import CheckpointError
 from models.selection import DigitNotFound
 
 log = logging.getLogger(__name__)
+# How long a client refused for a full queue should wait before trying again.
+QUEUE_RETRY_AFTER_S = 30
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    check_token_setting(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,14 +57,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             redis=client,
             jobs=JobStore.from_settings(client, settings),
             checkpoints=checkpoints,
+            datasets=DatasetStore(client, settings.redis_prefix),
             models=Models(checkpoints, settings.refresh_interval_s, settings.loaded_checkpoints),
-            batcher=MicroBatcher(render_batch),
+            batcher=MicroBatcher(render_batch, max_pending=settings.render_queue_digits),
             image_cache=LRUCache(maxsize=settings.image_cache_bytes, getsizeof=len),
             answers=new_answers(),
             celery=create_celery(settings),
         )
         app.state.services = state
-        reaper = Reaper(state.jobs, state.celery, settings.max_attempts, settings.heartbeat_s)
+        reaper = Reaper(
+            state.jobs,
+            checkpoints,
+            state.celery,
+            settings.max_attempts,
+            settings.heartbeat_s,
+            publish_bundled=settings.publish_bundled,
+        )
         state.models.start()
         state.batcher.start()
         reaper.start()
@@ -91,7 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["ETag", "X-Checkpoint-Id", "X-Seed", "Content-Length"],
         max_age=86400,
     )
-    metrics.install(app)
+    app.add_middleware(RequestLimits, settings=settings)
+    metrics.install(app)  # outermost: refusals are counted too
     _add_error_handlers(app)
     _add_health(app)
     return app
@@ -113,6 +128,24 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UnknownCheckpoint)
     async def no_checkpoint(_: Request, exc: LookupError) -> JSONResponse:
         return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(QueueFull)
+    async def queue_full(_: Request, exc: QueueFull) -> JSONResponse:
+        headers = {"Retry-After": str(QUEUE_RETRY_AFTER_S)}
+        return JSONResponse(status_code=429, content={"detail": str(exc)}, headers=headers)
+
+    @app.exception_handler(StoreFull)
+    async def store_full(_: Request, exc: StoreFull) -> JSONResponse:
+        return JSONResponse(status_code=507, content={"detail": str(exc)})
+
+    @app.exception_handler(CheckpointInUse)
+    async def checkpoint_in_use(_: Request, exc: CheckpointInUse) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+        headers = {"Retry-After": "1"}
+        return JSONResponse(status_code=503, content={"detail": str(exc)}, headers=headers)
 
     @app.exception_handler(DigitNotFound)
     async def digit_not_found(_: Request, exc: DigitNotFound) -> JSONResponse:

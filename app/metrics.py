@@ -36,36 +36,42 @@ IMAGE_CACHE_HITS = Counter(
     "digitgan_image_cache_hits_total", "Images served from the cache.", registry=None
 )
 
-# How many job records a scrape looks at: enough for any live deployment's recent jobs,
-# and a bound on the scrape's cost whatever the retention.
-SCRAPED_JOBS = 1000
-
 
 class RedisCollector(Collector):
-    """Jobs by state, queue length and running jobs' training speed, read when scraped."""
+    """Jobs by state, queue length, the store's size and running jobs' training speed, read
+    when scraped from what Redis keeps counted (the size of each state's index, the store's
+    byte count): a scrape costs the same however many records there are."""
 
     def __init__(self, app: FastAPI):
         self.app = app
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        jobs = services(self.app).jobs
+        state = services(self.app)
+        jobs = state.jobs
         try:
-            records = jobs.page(limit=SCRAPED_JOBS)
+            counts = {s: jobs.count(s) for s in JobState}
             queued = jobs.redis.llen(jobs.keys.train_queue)
+            stored = state.checkpoints.stored_bytes()
+            running = [job for job in map(jobs.get, jobs.running_ids()) if job is not None]
         except redis.RedisError:
             return
         by_state = GaugeMetricFamily("digitgan_jobs", "Jobs by state.", labels=["state"])
-        for state in JobState:
-            by_state.add_metric([state.value], sum(1 for job in records if job.state == state))
+        for job_state, count in counts.items():
+            by_state.add_metric([job_state.value], count)
         yield by_state
         yield GaugeMetricFamily(
             "digitgan_queue_length", "Training jobs waiting in the Celery queue.", value=queued
         )
+        yield GaugeMetricFamily(
+            "digitgan_store_bytes",
+            "Bytes the store holds in checkpoints, training states and data sets.",
+            value=stored,
+        )
         speed = GaugeMetricFamily(
             "digitgan_training_images_per_second", "Training speed of running jobs.", labels=["job"]
         )
-        for job in records:
-            if job.state == JobState.running and job.progress.images_per_second:
+        for job in running:
+            if job.progress.images_per_second:
                 speed.add_metric([job.id], job.progress.images_per_second)
         yield speed
 

@@ -1,23 +1,38 @@
-"""The reaper: finds running jobs whose worker stopped sending heartbeats, and requeues
-them (to resume from their last checkpoint) or fails them after too many attempts.
+"""The reaper: keeps every unfinished job on its way, from each API process.
 
-Celery cannot do this: with the Redis transport, the unacknowledged job of a killed
-worker comes back only after the visibility timeout (a day). Every API process runs a
-reaper; several at once are safe, as each state change is one guarded transaction.
+- A running job whose worker stopped sending heartbeats (its lease expired) is requeued
+  to resume from its last checkpoint, or failed after too many attempts. Celery cannot
+  do this: with the Redis transport, a killed worker's job comes back only after the
+  visibility timeout (a day).
+- A queued job with no message in the broker (a crash between writing its record and
+  sending its message, or a flushed queue) is sent again. It is found from Celery's own
+  structures, the queue and the delivered-but-unacknowledged messages, and must be seen
+  without a message in two sweeps ORPHAN_GRACE_S apart: a message a worker is taking at
+  that instant is never mistaken for a lost one, and a job waiting in a long queue is
+  never sent twice.
+- Training states of finished jobs are dropped when their retention ends.
+- An empty store gets the bundled model as `latest` (DIGITGAN_PUBLISH_BUNDLED), at start
+  and whenever Redis was away then.
+
+Several API processes may reap at once: each change is one guarded Redis transaction,
+and a second message for a job is harmless (its lease lets one attempt run).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import redis
 from celery import Celery
 
+from digitgan.checkpoints import CheckpointStore
 from digitgan.jobs import JobState, JobStore
-from digitgan.queue import enqueue
+from digitgan.queue import enqueue, jobs_with_messages
 
 log = logging.getLogger(__name__)
+ORPHAN_GRACE_S = 5.0
 
 
 def reap_lost_jobs(jobs: JobStore, celery: Celery, max_attempts: int) -> dict[str, JobState]:
@@ -36,13 +51,50 @@ def reap_lost_jobs(jobs: JobStore, celery: Celery, max_attempts: int) -> dict[st
     return changed
 
 
+class Orphans:
+    """Queued jobs without a message, remembered from one sweep to the next."""
+
+    def __init__(self, grace_s: float = ORPHAN_GRACE_S):
+        self.grace_s = grace_s
+        self.seen: dict[str, float] = {}  # job id -> when first seen without a message
+
+    def sweep(self, jobs: JobStore, celery: Celery, now: float | None = None) -> list[str]:
+        """Send again the queued jobs that had no message for grace_s; their ids."""
+        now = time.monotonic() if now is None else now
+        queued = set(jobs.ids_in(JobState.queued))
+        orphans = queued - jobs_with_messages(jobs.redis, jobs.keys)
+        self.seen = {job_id: self.seen.get(job_id, now) for job_id in orphans}
+        sent = []
+        for job_id, since in self.seen.items():
+            if now - since >= self.grace_s and jobs.note(job_id, JobState.queued, LOST_MESSAGE):
+                log.warning("job %s was queued without a message: sent again", job_id)
+                enqueue(celery, job_id)
+                sent.append(job_id)
+        for job_id in sent:
+            del self.seen[job_id]
+        return sent
+
+
+LOST_MESSAGE = "its queue message was lost; sent again"
+
+
 class Reaper(threading.Thread):
     """Sweeps every `interval_s` until stopped; Redis being away only delays a sweep."""
 
-    def __init__(self, jobs: JobStore, celery: Celery, max_attempts: int, interval_s: float):
+    def __init__(
+        self,
+        jobs: JobStore,
+        checkpoints: CheckpointStore,
+        celery: Celery,
+        max_attempts: int,
+        interval_s: float,
+        publish_bundled: bool = False,
+    ):
         super().__init__(name="reaper", daemon=True)
-        self.jobs, self.celery = jobs, celery
+        self.jobs, self.checkpoints, self.celery = jobs, checkpoints, celery
         self.max_attempts, self.interval_s = max_attempts, interval_s
+        self.publish_bundled = publish_bundled
+        self.orphans = Orphans()
         self._stopping = threading.Event()
 
     def stop(self) -> None:
@@ -50,10 +102,16 @@ class Reaper(threading.Thread):
         self.join()
 
     def run(self) -> None:
-        while not self._stopping.wait(self.interval_s):
+        while True:
             try:
+                if self.publish_bundled and self.checkpoints.publish_bundled():
+                    log.info("the store was empty: published the bundled model as latest")
                 reap_lost_jobs(self.jobs, self.celery, self.max_attempts)
+                self.orphans.sweep(self.jobs, self.celery)
+                self.checkpoints.drop_expired_states()
             except redis.RedisError as exc:
                 log.warning("reaper: Redis unavailable, retrying: %s", exc)
             except Exception:
                 log.exception("reaper: sweep failed")
+            if self._stopping.wait(self.interval_s):
+                return

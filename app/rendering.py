@@ -67,7 +67,11 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def render_batch(model: LoadedModel, specs: list[ImageSpec]) -> list[bytes]:
-    """PNG bytes for each spec, from one pass of the model's generator."""
+def render_batch(model: LoadedModel, specs: list[ImageSpec]) -> list[bytes | Exception]:
+    """PNG bytes for each spec, from one pass of the model's generator; an item that
+    cannot be drawn (an unconditional model that found no such digit) gets its error."""
     inks = draw(model.generator, [spec.ink for spec in specs])
-    return [spec.compose(ink) for spec, ink in zip(specs, inks, strict=True)]
+    return [
+        ink if isinstance(ink, Exception) else spec.compose(ink)
+        for spec, ink in zip(specs, inks, strict=True)
+    ]

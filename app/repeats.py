@@ -22,8 +22,10 @@ from app.rendering import etag_matches
 from app.state import services
 from digitgan.ids import LATEST
 
-# URLs remembered per API process (a few hundred bytes each).
-REMEMBERED_URLS = 20_000
+# What the table of remembered URLs may hold per API process, in bytes (URL and headers
+# of each answer), and the longest URL it remembers: junk query strings cannot fill it.
+REMEMBERED_BYTES = 8 * 2**20
+LONGEST_REMEMBERED_URL = 512
 
 
 class Answer(NamedTuple):
@@ -62,12 +64,20 @@ class RepeatedImages:
         return state.answers.get(_key(scope, resolved.model.checkpoint_id))
 
 
-def new_answers() -> LRUCache:
-    return LRUCache(maxsize=REMEMBERED_URLS)
+def new_answers() -> LRUCache[tuple[str, bytes, str], Answer]:
+    return LRUCache(maxsize=REMEMBERED_BYTES, getsizeof=_answer_bytes)
+
+
+def _answer_bytes(answer: Answer) -> int:
+    # The key (path, query, checkpoint id) is about as long as its headers' values.
+    headers = sum(len(k) + len(v) for k, v in answer.headers.items())
+    return 2 * headers + 200
 
 
 def remember(scope: Scope, checkpoint_id: str, etag: str, headers: dict[str, str]) -> None:
     """Called by a route that has just answered `scope` with a fixed-seed image."""
+    if len(scope["path"]) + len(scope["query_string"]) > LONGEST_REMEMBERED_URL:
+        return
     answer = Answer(etag, dict(headers, **{"Content-Type": "image/png"}), scope["route"])
     services(scope["app"]).answers[_key(scope, checkpoint_id)] = answer
 

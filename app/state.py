@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from app.batcher import MicroBatcher
 from app.sampler import Models
 from digitgan.checkpoints import CheckpointStore
+from digitgan.datasets import DatasetStore
 from digitgan.jobs import JobStore
 from digitgan.settings import Settings
 
@@ -26,6 +27,7 @@ class Services:
     redis: redis.Redis
     jobs: JobStore
     checkpoints: CheckpointStore
+    datasets: DatasetStore
     models: Models  # the generators that `latest`, aliases and recent ids name
     batcher: MicroBatcher  # the render thread
     image_cache: LRUCache  # etag -> PNG bytes, bounded in bytes

@@ -7,25 +7,21 @@ unknown id is a 404 instead of Celery's eternal PENDING.
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
 import redis
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field
 from redis.typing import EncodableT, FieldT
 
-from digitgan.ids import CHECKPOINT_ID, new_job_id
+from digitgan.ids import new_job_id
 from digitgan.keys import Keys
 from digitgan.redis_client import text, texts
 from digitgan.settings import Settings
-from models.data import DATASETS, DatasetError, check_dataset_name
-from models.networks import ARCHITECTURES
+from digitgan.specs import JobSpec
 
-MAX_STEPS = 200_000
-MAX_SEED = 2**63 - 1
 # Bounds on what one record holds, whatever the job's length.
 MAX_LOSS_POINTS = 256
 MAX_HISTORY = 100
@@ -42,56 +38,8 @@ class JobState(StrEnum):
 FINISHED_STATES = frozenset({JobState.succeeded, JobState.failed, JobState.cancelled})
 
 
-class JobSpec(BaseModel):
-    """A training request. Every field has a default and bounds."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    architecture: str = Field("mlp", description=f"One of: {', '.join(ARCHITECTURES)}.")
-    steps: int = Field(3000, ge=1, le=MAX_STEPS, description="Training iterations.")
-    batch_size: int = Field(32, ge=1, le=1024)
-    learning_rate: float = Field(2e-4, gt=0, le=0.1)
-    seed: int | None = Field(
-        None, ge=0, le=MAX_SEED, description="Random seed; chosen and recorded when left out."
-    )
-    dataset: str = Field(
-        "mnist-5k",
-        max_length=1024,
-        description=f"One of: {', '.join(DATASETS)} (a folder of MNIST-format IDX files).",
-    )
-    checkpoint_every: int = Field(
-        1000, ge=1, le=MAX_STEPS, description="Steps between checkpoints."
-    )
-    resume_from: str | None = Field(
-        None,
-        pattern=CHECKPOINT_ID,
-        description="A checkpoint id: go on training from its full training state "
-        "(both networks and both optimizers) up to `steps` in all.",
-    )
-    ema_decay: float = Field(
-        0.999,
-        ge=0,
-        le=0.9999,
-        description="Decay of the generator's weight average that checkpoints hold; 0: off.",
-    )
-    label_smoothing: float = Field(
-        0.1, ge=0, le=0.5, description="Real images are labelled 1 - this for the discriminator."
-    )
-
-    @field_validator("architecture")
-    @classmethod
-    def _known_architecture(cls, value: str) -> str:
-        if value not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture; allowed: {', '.join(ARCHITECTURES)}")
-        return value
-
-    @field_validator("dataset")
-    @classmethod
-    def _known_dataset(cls, value: str) -> str:
-        try:
-            return check_dataset_name(value)
-        except DatasetError as exc:
-            raise ValueError(str(exc)) from None
+class QueueFull(RuntimeError):
+    """Too many jobs are waiting; the message says what to do."""
 
 
 class JobProgress(BaseModel):
@@ -159,11 +107,13 @@ class JobStore:
         *,
         retention_s: int = 30 * 24 * 3600,
         max_jobs: int = 10_000,
+        max_queued: int = 100,
     ):
         self.redis = client
         self.keys = Keys(prefix)
         self.retention_s = retention_s
         self.max_jobs = max_jobs
+        self.max_queued = max_queued
 
     @classmethod
     def from_settings(cls, client: redis.Redis, settings: Settings) -> JobStore:
@@ -172,13 +122,19 @@ class JobStore:
             settings.redis_prefix,
             retention_s=settings.job_retention_s,
             max_jobs=settings.max_jobs,
+            max_queued=settings.max_queued_jobs,
         )
 
     # -- reading ---------------------------------------------------------------------
 
     def create(self, spec: JobSpec) -> JobRecord:
-        if spec.seed is None:
-            spec = spec.model_copy(update={"seed": secrets.randbelow(2**31)})
+        """A new queued record; QueueFull when `max_queued` jobs are waiting already."""
+        queued = self.count(JobState.queued)
+        if queued >= self.max_queued:
+            raise QueueFull(
+                f"{queued} jobs are waiting for a worker already (at most {self.max_queued}); "
+                "try again when some have started, or cancel some"
+            )
         record = JobRecord(
             id=new_job_id(), state=JobState.queued, spec=spec, created_at=time.time()
         )
@@ -320,7 +276,19 @@ class JobStore:
         return job.state if job is not None else None
 
     def running_ids(self) -> list[str]:
-        return texts(self.redis.zrange(self.keys.jobs_in(JobState.running), 0, -1))
+        return self.ids_in(JobState.running)
+
+    def ids_in(self, state: JobState) -> list[str]:
+        """Every job id in one state, oldest first."""
+        return texts(self.redis.zrange(self.keys.jobs_in(state), 0, -1))
+
+    def note(self, job_id: str, state: JobState, note: str) -> bool:
+        """Record `note` in the history of a job that is (still) in `state`; whether it was."""
+
+        def decide(job: JobRecord) -> Decision:
+            return (state, note, {}) if job.state == state else None
+
+        return self._change(job_id, decide) is not None
 
     # -- internals -------------------------------------------------------------------
 

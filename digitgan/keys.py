@@ -43,10 +43,43 @@ class Keys:
         """Hash: alias name -> checkpoint id."""
         return f"{self.prefix}:aliases"
 
+    def job_checkpoints(self, job_id: str) -> str:
+        """Sorted set: a job's kept checkpoint ids by step (retention prunes the oldest)."""
+        return f"{self.prefix}:job-ckpts:{job_id}"
+
+    @property
+    def expiring_states(self) -> str:
+        """Sorted set: checkpoint ids whose training state goes at that time (its job ended)."""
+        return f"{self.prefix}:ckpt-states-expiring"
+
+    @property
+    def sizes(self) -> str:
+        """Hash: key -> bytes, for every large value counted in the store's size."""
+        return f"{self.prefix}:sizes"
+
+    @property
+    def store_bytes(self) -> str:
+        """String (integer): the sum of `sizes`, what the store budget is checked against."""
+        return f"{self.prefix}:store-bytes"
+
     @property
     def checkpoint_events(self) -> str:
         """Pub/sub channel: announces a new `latest` or a changed alias."""
         return f"{self.prefix}:ckpt-events"
+
+    # -- uploaded data sets (digitgan.datasets) ----------------------------------------------
+    def dataset(self, dataset_id: str) -> str:
+        """String: the digits as safetensors (images uint8, labels int64)."""
+        return f"{self.prefix}:dataset:{dataset_id}"
+
+    def dataset_meta(self, dataset_id: str) -> str:
+        """String: the data set's metadata as JSON (name, counts per digit, size, time)."""
+        return f"{self.prefix}:dataset-meta:{dataset_id}"
+
+    @property
+    def datasets(self) -> str:
+        """Sorted set: data set ids by upload time."""
+        return f"{self.prefix}:datasets"
 
     # -- jobs (digitgan.jobs, digitgan.leases) -------------------------------------------
     def job(self, job_id: str) -> str:

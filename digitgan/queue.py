@@ -7,6 +7,10 @@ job. Celery only carries that id; the job record in Redis (digitgan.jobs) is the
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import redis
 from celery import Celery
 
 from digitgan.keys import Keys
@@ -52,3 +56,26 @@ def create_celery(settings: Settings, include: tuple[str, ...] = ()) -> Celery:
 def enqueue(celery: Celery, job_id: str) -> None:
     """Send a training job to the queue under its own id."""
     celery.send_task(TRAIN_TASK, args=[job_id], task_id=job_id)
+
+
+def jobs_with_messages(client: redis.Redis, keys: Keys) -> set[str]:
+    """The ids of jobs that have a message in the broker: waiting in the queue, or
+    delivered to a worker and not yet acknowledged. Read from Celery's own Redis
+    structures (kombu's message format: the task id is in `headers.id`)."""
+    waiting = client.lrange(keys.train_queue, 0, -1)
+    delivered = client.hvals(keys.unacked)  # each [message, exchange, routing key]
+    messages = [_json(m) for m in waiting] + [(_json(d) or [None])[0] for d in delivered]
+    ids = set()
+    for message in messages:
+        if isinstance(message, dict) and isinstance(message.get("headers"), dict):
+            task_id = message["headers"].get("id")
+            if isinstance(task_id, str):
+                ids.add(task_id)
+    return ids
+
+
+def _json(raw: Any) -> Any:
+    try:
+        return json.loads(raw)
+    except (TypeError, ValueError):
+        return None

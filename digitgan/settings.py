@@ -52,6 +52,43 @@ class Settings(BaseSettings):
     # Checkpoints asked for by id stay loaded, the most recently used this many.
     loaded_checkpoints: int = Field(default=4, ge=1, le=64)
 
+    # -- what a fresh store starts with ------------------------------------------------
+    # Publish the bundled model as `latest` when the store holds no checkpoint yet.
+    publish_bundled: bool = True
+
+    # -- bounds on what the store holds (docs: README, Limits) -------------------------
+    # Each job keeps its final checkpoint and this many intermediate ones (older ones go,
+    # unless `latest` or an alias names them).
+    keep_checkpoints: int = Field(default=3, ge=0, le=100)
+    # A finished job's training state (what resume_from needs) is dropped this long after.
+    training_state_retention_s: int = Field(default=7 * 24 * 3600, ge=0)
+    # Past this many stored bytes (checkpoints, training states, data sets), new jobs and
+    # uploads are refused with 507.
+    store_budget_bytes: int = Field(default=4 * 2**30, ge=2**20)
+    # Past this many queued jobs, new ones are refused with 429.
+    max_queued_jobs: int = Field(default=100, ge=1, le=100_000)
+    # Data sets (`idx:PATH`) are read only under these folders; default: data_dir and
+    # /usr/share/datasets (Debian's data set packages).
+    dataset_roots: list[Path] | None = None
+
+    # -- bounds on what one API process holds, per process ------------------------------
+    # Image requests waiting to render, counted in digits; past it, 503 with Retry-After.
+    render_queue_digits: int = Field(default=4096, ge=1, le=1_000_000)
+    # Open event streams (GET /v1/jobs/{id}/events); past it, 503.
+    max_event_streams: int = Field(default=200, ge=1, le=100_000)
+    # Request bodies (JSON), and uploads (POST /v1/datasets), in bytes; past them, 413.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=32 * 2**20, ge=1024)
+    # The request line, and all headers together; past them, 414 and 431.
+    max_url_bytes: int = Field(default=4096, ge=256)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+
+    def roots(self) -> list[Path]:
+        """The folders `idx:` data sets may be read from."""
+        if self.dataset_roots is not None:
+            return self.dataset_roots
+        return [self.data_dir, Path("/usr/share/datasets")]
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -13,6 +13,7 @@ convolutional pair for 28x28 (see DCGenerator and ProjectionDiscriminator).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 import torch
@@ -182,6 +183,16 @@ ARCHITECTURES: dict[str, tuple[Callable[..., tuple[nn.Module, nn.Module]], dict[
         {"latent_dim": 100, "g_channels": 32, "d_channels": 32, "label_dim": 10},
     ),
 }
+
+
+@lru_cache(maxsize=16)
+def parameter_counts(architecture: str) -> tuple[int, int]:
+    """(generator, discriminator) parameter counts at the default sizes."""
+    generator, discriminator = build(architecture)
+    return (
+        sum(p.numel() for p in generator.parameters()),
+        sum(p.numel() for p in discriminator.parameters()),
+    )
 
 
 def latent_dim(generator: nn.Module) -> int:

@@ -12,7 +12,7 @@ import torch
 from models.data import NUM_CLASSES
 from models.ink import ink_from_latents, latents
 from models.networks import is_conditional, latent_dim
-from models.selection import select_digits
+from models.selection import DigitNotFound, select_digits
 
 
 @dataclass(frozen=True)
@@ -42,21 +42,30 @@ class InkRequest:
 
 
 @torch.inference_mode()
-def draw(generator: torch.nn.Module, requests: Sequence[InkRequest]) -> list[np.ndarray]:
+def draw(
+    generator: torch.nn.Module, requests: Sequence[InkRequest]
+) -> list[np.ndarray | DigitNotFound]:
     """The one place that turns (generator, labels, seed) into ink: (n, 28, 28) uint8 per
     request, 0 is paper and 255 full ink. Many requests share one pass of the generator.
 
     An unconditional generator asked for specific digits gets them by classifier-based
-    selection (models.selection), which raises DigitNotFound when it gives up.
+    selection (models.selection); where it gives up, that request's outcome is the
+    DigitNotFound saying so, and the others are drawn all the same.
     """
     conditional = is_conditional(generator)
     selected = [] if conditional else [i for i, r in enumerate(requests) if r.labels]
     batched = [r for i, r in enumerate(requests) if i not in selected]
-    inks = _one_pass(generator, batched, conditional) if batched else []
-    if selected:
-        inks = list(inks)
-        for i in selected:
-            inks.insert(i, select_digits(generator, requests[i].labels or (), requests[i].seed))
+    inks: list[np.ndarray | DigitNotFound] = []
+    if batched:
+        inks = list(_one_pass(generator, batched, conditional))
+    for i in selected:
+        try:
+            ink: np.ndarray | DigitNotFound = select_digits(
+                generator, requests[i].labels or (), requests[i].seed
+            )
+        except DigitNotFound as exc:
+            ink = exc
+        inks.insert(i, ink)
     return inks
 
 
@@ -77,4 +86,7 @@ def generate(
     """n images as (n, 28, 28) uint8 ink intensities: 0 is paper, 255 is full ink."""
     seed = secrets.randbits(63) if seed is None else seed
     labels = None if labels is None else tuple(int(label) for label in labels)
-    return draw(generator, [InkRequest(n, seed, labels)])[0]
+    ink = draw(generator, [InkRequest(n, seed, labels)])[0]
+    if isinstance(ink, DigitNotFound):
+        raise ink
+    return ink

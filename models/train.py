@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from models.checkpoint import pack_state, unpack_state
-from models.data import NUM_CLASSES, load_dataset
+from models.data import NUM_CLASSES, Digits, load_dataset
 from models.networks import build, default_sizes, latent_dim
 
 
@@ -104,6 +104,16 @@ class Checkpoint:
     final: bool = False
 
 
+@dataclass
+class Init:
+    """Where a new job starts from (fine-tuning): a checkpoint's published generator
+    weights, and its discriminator's where they were kept (else it starts fresh)."""
+
+    source: str  # the checkpoint's id, recorded in every checkpoint of the new job
+    generator: dict[str, torch.Tensor] = field(repr=False)
+    discriminator: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+
+
 ProgressHook = Callable[[Progress], None]
 StopHook = Callable[[], bool]
 CheckpointHook = Callable[[Checkpoint], None]
@@ -119,6 +129,8 @@ def train(
     on_checkpoint: CheckpointHook | None = None,
     checkpoint_now: StopHook | None = None,
     resume: bytes | None = None,
+    init: Init | None = None,
+    data: Digits | None = None,
     data_dir: Path | None = None,
 ) -> Checkpoint:
     """Train a GAN and return its last checkpoint (also passed to `on_checkpoint`).
@@ -126,8 +138,10 @@ def train(
     Stops early, still checkpointing, when `should_stop` returns True between steps.
     Checkpoints every `config.checkpoint_every` steps, and besides whenever
     `checkpoint_now` returns True between steps.
-    `resume` is a Checkpoint's training_state: training goes on from its step.
-    `data_dir` is where downloaded data sets live (see models.data.load_dataset).
+    `resume` is a Checkpoint's training_state: training goes on from its step. `init`
+    starts from another run's weights instead, with fresh optimizers and step 0.
+    `data` are the digits to train on; else `config.dataset` is loaded, downloading into
+    `data_dir` where it needs to (see models.data.load_dataset).
     """
     device = torch.device(device)
     torch.manual_seed(config.seed)
@@ -135,13 +149,18 @@ def train(
     generator, discriminator = build(config.architecture, sizes)
     if config.spectral_norm:
         _spectral_norm(discriminator)
+    if init is not None:
+        generator.load_state_dict(init.generator)
+        if init.discriminator is not None:
+            discriminator.load_state_dict(init.discriminator)
     generator, discriminator = generator.to(device), discriminator.to(device)
     ema = copy.deepcopy(generator).requires_grad_(False) if config.ema_decay > 0 else None
     betas = (config.beta1, config.beta2)
     opt_g = _adam(generator, config.learning_rate, betas)
     opt_d = _adam(discriminator, config.d_learning_rate or config.learning_rate, betas)
 
-    real_images, real_labels = load_dataset(config.dataset, data_dir).as_tensors(device)
+    data = data if data is not None else load_dataset(config.dataset, data_dir)
+    real_images, real_labels = data.as_tensors(device)
     rng = torch.Generator(device).manual_seed(config.seed)
     batch = config.batch_size
     losses = _Losses(config, batch, device)
@@ -160,6 +179,7 @@ def train(
             "dataset": config.dataset,
             "step": step,
             "job_id": job_id,
+            "init_from": init.source if init else None,
             "created_at": datetime.now(UTC).isoformat(),
         }
         published = _with_measured_norms(ema) if ema is not None else generator

@@ -32,13 +32,21 @@ redis_server = factories.redis_proc(port=None)
 
 
 def private_settings(redis_server, **overrides) -> Settings:
-    """The private Redis, a key prefix of their own, and no .env file."""
+    """Settings of their own: a Redis (pytest-redis's server, or a URL), a key prefix of
+    their own, no .env file, and (unless overridden) an empty store: the bundled model
+    is not published."""
+    url = redis_server
+    if not isinstance(url, str):
+        url = f"redis://{redis_server.host}:{redis_server.port}/0"
     return Settings(
-        redis_url=f"redis://{redis_server.host}:{redis_server.port}/0",
-        redis_prefix=f"test-{uuid.uuid4().hex[:8]}",
-        api_token=TOKEN,
-        _env_file=None,
-        **overrides,
+        **{
+            "redis_url": url,
+            "redis_prefix": f"test-{uuid.uuid4().hex[:8]}",
+            "api_token": TOKEN,
+            "publish_bundled": False,
+            "_env_file": None,
+        }
+        | overrides
     )
 
 

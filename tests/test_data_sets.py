@@ -6,6 +6,7 @@ import functools
 import gzip
 import hashlib
 import http.server
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from digitgan.jobs import JobSpec
+from digitgan.specs import JobRequest
 from models.data import DatasetError, load_dataset, load_mnist
 
 IMAGES, LABELS = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
@@ -164,12 +165,53 @@ def test_mnist_offline_names_the_offline_data_set(tmp_path):
         load_mnist(tmp_path / "mnist", mirrors=("http://127.0.0.1:9/",))
 
 
-def test_job_spec_accepts_the_data_sets_and_refuses_others():
+def test_job_requests_accept_the_data_sets_and_refuse_others():
     for name in ("mnist-5k", "mnist", "idx:/usr/share/datasets/fashion-mnist"):
-        assert JobSpec(dataset=name).dataset == name
-    for name in ("cifar", "idx:", "x" * 2000):
+        assert JobRequest(dataset=name).resolve().dataset == name
+    assert JobRequest(dataset="upload:0123456789abcdef").dataset == "upload:0123456789abcdef"
+    for name in ("cifar", "idx:", "x" * 2000, "upload:../x", "upload:0123"):
         with pytest.raises(ValidationError):
-            JobSpec(dataset=name)
+            JobRequest(dataset=name)
+
+
+def test_idx_folders_are_read_only_under_the_roots(tmp_path):
+    inside = write_idx_folder(tmp_path / "root" / "set", *digits(), gz=False)
+    outside = write_idx_folder(tmp_path / "elsewhere", *digits(), gz=False)
+    roots = [tmp_path / "root"]
+    assert len(load_dataset(f"idx:{inside}", roots=roots)) == 20
+    for sneaky in (outside, tmp_path / "root" / ".." / "elsewhere"):
+        with pytest.raises(DatasetError) as refused:
+            load_dataset(f"idx:{sneaky}", roots=roots)
+        # It names the data set as asked, and nothing else of the host (not the roots).
+        assert str(refused.value) == (
+            f"data set 'idx:{sneaky}' is not under the folders this worker may read data "
+            "sets from (DIGITGAN_DATASET_ROOTS)"
+        )
+    (tmp_path / "root" / "link").symlink_to(outside)
+    with pytest.raises(DatasetError, match="DIGITGAN_DATASET_ROOTS"):
+        load_dataset(f"idx:{tmp_path / 'root' / 'link'}", roots=roots)
+
+
+def test_only_regular_files_are_read(tmp_path):
+    folder = write_idx_folder(tmp_path / "set", *digits(), gz=False)
+    (folder / IMAGES).unlink()
+    os.mkfifo(folder / IMAGES)  # reading it would block the worker for good
+    with pytest.raises(DatasetError, match="not a regular file"):
+        load_dataset(f"idx:{folder}")
+
+
+def test_a_gzip_bomb_is_refused_before_it_fills_memory(tmp_path, monkeypatch):
+    monkeypatch.setattr("models.data.MAX_IDX_BYTES", 100_000)
+    folder = write_idx_folder(tmp_path / "set", *digits(), gz=True)
+    header = bytes([0, 0, 0x08, 3]) + b"".join(n.to_bytes(4, "big") for n in (2000, 28, 28))
+    (folder / (IMAGES + ".gz")).write_bytes(gzip.compress(header + bytes(2000 * 28 * 28)))
+    with pytest.raises(DatasetError) as refused:
+        load_dataset(f"idx:{folder}")
+    # The data set as asked and the limit, nothing of the host (its files' sizes, say).
+    assert str(refused.value) == (
+        f"data set 'idx:{folder}': {IMAGES}.gz decompresses to more than 0.0954 MiB"
+    )
+    assert str(folder / IMAGES) in refused.value.detail  # the worker's log may say more
 
 
 @pytest.mark.skipif(

@@ -14,7 +14,9 @@ def test_train_over_http_then_sample(client, worker):
     assert client.get("/v1/samples.png").status_code == 404
 
     created = client.post(
-        "/v1/jobs", json={"steps": 120, "checkpoint_every": 60, "seed": 3}, headers=AUTH
+        "/v1/jobs",
+        json={"architecture": "mlp", "steps": 120, "checkpoint_every": 60, "seed": 3},
+        headers=AUTH,
     )
     assert created.status_code == 202, created.text
     job = created.json()

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.state import services
 from digitgan.queue import TRAIN_TASK, create_celery
-from digitgan.settings import Settings
-from tests.support import AUTH, FAST, TINY, TOKEN
+from tests.conftest import private_settings
+from tests.support import AUTH, FAST, TINY
 from tests.support.checkpoints import publish_trained
 from tests.support.processes import RedisServer, kill_tree, settings_env, start_worker, wait_ready
 from tests.support.waiting import finished, job_in, job_record, serves, wait_until
@@ -67,7 +67,7 @@ def test_a_killed_workers_job_resumes_from_its_checkpoint_on_another_worker(
     standby = workers(settings, "w1", wait=False)
     workers(settings, "w2")
     wait_ready(standby, tmp_path / "w1.log")
-    job = submit(client, steps=120, checkpoint_every=10, batch_size=8, seed=1)
+    job = submit(client, architecture="mlp", steps=120, checkpoint_every=10, batch_size=8, seed=1)
     checkpointed(client, job["id"])
     trainer = next(
         proc
@@ -100,7 +100,7 @@ def test_a_job_whose_worker_is_gone_for_good_fails_after_its_attempts(settings, 
     settings = settings.model_copy(update={"max_attempts": 1})
     with TestClient(create_app(settings)) as client:
         worker = workers(settings, "w1")
-        job = submit(client, steps=100_000, checkpoint_every=10, batch_size=8)
+        job = submit(client, architecture="mlp", steps=5000, checkpoint_every=100, batch_size=8)
         checkpointed(client, job["id"])
         kill_tree(worker)
         kept = job_record(client, job["id"])["checkpoint_id"]
@@ -114,9 +114,7 @@ def test_redis_restart_api_answers_503_then_both_reconnect(tmp_path, workers):
     (tmp_path / "redis").mkdir()
     server = RedisServer(tmp_path / "redis")
     server.start()
-    settings = Settings(
-        redis_url=server.url, redis_prefix="restart", api_token=TOKEN, _env_file=None, **FAST
-    )
+    settings = private_settings(server.url, **FAST)
     try:
         worker = workers(settings, "w1", wait=False)
         with TestClient(create_app(settings)) as client:
@@ -152,6 +150,7 @@ def test_redis_restart_api_answers_503_then_both_reconnect(tmp_path, workers):
 def test_a_corrupt_checkpoint_is_refused_and_the_previous_one_served(
     client, settings, workers, tmp_path
 ):
+    before = publish_trained(services(client.app).checkpoints)[-1]
     env = settings_env(settings) | {"DIGITGAN_TEST_GOOD_STEPS": "20"}
     workers(settings, "faulty", app="tests.faulty_worker", env=env)
     job = submit(client, **TINY)
@@ -160,7 +159,9 @@ def test_a_corrupt_checkpoint_is_refused_and_the_previous_one_served(
     assert failed["state"] == "failed" and failed["checkpoint_id"] == good
     assert "refused" in failed["error"] and f"resume_from={good!r}" in failed["error"]
     assert "refused, not published" in (tmp_path / "faulty.log").read_text()
-    serves(client, good)
+    assert not services(client.app).checkpoints.exists(f"{job['id']}-0000040")
+    serves(client, before)  # `latest` is as it was
+    serves(client, good, ref=good)  # the last good one is kept, by id
 
 
 @pytest.mark.parametrize("network", ["shared network", "own network namespace"])
@@ -176,9 +177,7 @@ def test_two_jobs_on_two_hosts_and_a_duplicate_delivery(workers, tmp_path, netwo
         server = RedisServer(tmp_path / "redis", extra_bind=namespace and namespace[1])
         server.start()
         stack.callback(server.stop)
-        settings = Settings(
-            redis_url=server.url, redis_prefix="hosts", api_token=TOKEN, _env_file=None, **FAST
-        )
+        settings = private_settings(server.url, **FAST)
         far = settings
         if namespace:
             far = settings.model_copy(
@@ -202,7 +201,7 @@ def test_two_jobs_on_two_hosts_and_a_duplicate_delivery(workers, tmp_path, netwo
         wait_ready(one, tmp_path / "w1.log")
         client = stack.enter_context(TestClient(create_app(settings)))
 
-        first = submit(client, steps=80, checkpoint_every=20, batch_size=8, seed=1)
+        first = submit(client, **TINY | {"steps": 80})
         checkpointed(client, first["id"])
         # The same job delivered again while it runs: the idle worker must leave it alone.
         create_celery(settings).send_task(TRAIN_TASK, args=[first["id"]])
@@ -259,7 +258,7 @@ def test_a_stopping_worker_checkpoints_its_job_and_the_next_worker_resumes_it(
     """SIGTERM to the worker's main process (Ctrl-C under `digitgan serve`, `docker compose
     stop`): the running job stops at a step boundary, checkpoints and is requeued."""
     first = workers(settings, "w1")
-    job = submit(client, steps=100_000, checkpoint_every=100_000, batch_size=8, seed=1)
+    job = submit(client, **TINY | {"steps": 100_000, "checkpoint_every": 100_000})
     job_in(client, job["id"], lambda j: j["progress"]["step"] > 0, 60)
     first.send_signal(signal.SIGTERM)
     assert first.wait(30) == 0  # a warm shutdown that did not wait for 100,000 steps
@@ -279,3 +278,26 @@ def test_a_stopping_worker_checkpoints_its_job_and_the_next_worker_resumes_it(
     assert resumed["resumed_from"] == requeued["checkpoint_id"]
     client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH)
     assert finished(client, job["id"])["state"] == "cancelled"
+
+
+def test_a_killed_training_process_is_noticed_at_once_not_after_its_lease(
+    settings, workers, tmp_path
+):
+    """SIGKILL of the pool child alone (the out-of-memory killer, a crash): its Celery
+    parent delivers the job again at once, and the next child takes over the dead one's
+    lease, well before the (long) lease would have run out."""
+    settings = settings.model_copy(update={"lease_s": 300.0, "heartbeat_s": 1.0})
+    with TestClient(create_app(settings)) as client:
+        worker = workers(settings, "w1")
+        job = submit(client, **TINY | {"steps": 5000, "checkpoint_every": 100})
+        kept = checkpointed(client, job["id"])["checkpoint_id"]
+        children = subprocess.run(
+            ["pgrep", "-P", str(worker.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert len(children) == 1, children
+        os.kill(int(children[0]), signal.SIGKILL)
+        # Within a minute, far inside the 300 s lease that the reaper would wait out.
+        second = job_in(client, job["id"], lambda j: j["attempt"] == 2 and j["resumed_from"], 60)
+        assert second["state"] == "running" and second["resumed_from"] >= kept
+        client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH)
+        assert finished(client, job["id"])["state"] == "cancelled"

@@ -112,7 +112,7 @@ def test_size_scales_crisp_by_default_and_smooth_on_request(client, cmlp):
 
 
 def test_colours_and_a_transparent_background(client, checkpoints):
-    checkpoints.publish(solid_blob("solid"))  # every digit pixel is full ink
+    checkpoints.publish(solid_blob("solid"), latest=True)  # every digit pixel is full ink
     image = png(client.get("/v1/samples.png?n=4&seed=1&fg=ff0000&bg=transparent"))
     rgba = np.asarray(image.convert("RGBA"))
     assert rgba[0, 0].tolist() == [255, 255, 255, 0]  # the paper border

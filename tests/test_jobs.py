@@ -13,16 +13,19 @@ from PIL import Image
 
 from app.reaper import reap_lost_jobs
 from digitgan.checkpoints import CheckpointStore
-from digitgan.jobs import JobSpec, JobState, JobStore
+from digitgan.jobs import JobState, JobStore
 from digitgan.leases import JobLease
 from digitgan.queue import create_celery
 from digitgan.settings import Settings
+from digitgan.specs import JobRequest
 from tests.conftest import private_settings
 from tests.support import AUTH, FAST, TINY
 from tests.support.checkpoints import publish_trained
 from tests.support.processes import kill_tree, start_worker
 from tests.support.waiting import finished, job_in
 from worker.progress import LossHistory
+
+SPEC = JobRequest(architecture="mlp", steps=5).resolve()
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +51,7 @@ def worker(settings, tmp_path_factory):
 def test_jobs_page_newest_first_filter_by_state_and_are_bounded(store, redis_client):
     ids = []
     for n in range(12):
-        ids.append(store.create(JobSpec(steps=5)).id)
+        ids.append(store.create(SPEC).id)
         if n < 9:
             store.set_state(ids[-1], JobState.succeeded)
     # Two over max_jobs (10): the two oldest finished records went; queued ones stay.
@@ -64,7 +67,7 @@ def test_jobs_page_newest_first_filter_by_state_and_are_bounded(store, redis_cli
 
 
 def test_every_state_change_is_kept_with_its_time_and_attempt(store):
-    job = store.create(JobSpec(steps=5))
+    job = store.create(SPEC)
     running = store.start_attempt(job.id, worker="gpu-7", device="cuda:0")
     assert running.state == JobState.running and running.attempt == 1
     assert running.worker == "gpu-7" and running.device == "cuda:0" and running.started_at
@@ -93,7 +96,7 @@ def test_a_lease_has_one_holder_at_a_time(settings, redis_client):
 def test_reaper_requeues_a_lost_job_then_fails_it_after_its_attempts(settings, store, redis_client):
     celery: Celery = create_celery(settings)
     queue = store.keys.train_queue
-    job = store.create(JobSpec(steps=5))
+    job = store.create(SPEC)
     # A worker that took the job and died: running, but nobody holds its lease.
     store.start_attempt(job.id, worker="gone", device="cpu")
     assert reap_lost_jobs(store, celery, max_attempts=2) == {job.id: JobState.queued}
@@ -110,7 +113,7 @@ def test_reaper_requeues_a_lost_job_then_fails_it_after_its_attempts(settings, s
     assert failed.attempt == 2 and "resume_from='x-0000040'" in failed.error
 
     # A live lease keeps a running job as it is.
-    other = store.create(JobSpec(steps=5))
+    other = store.create(SPEC)
     JobLease(redis_client, settings.redis_prefix, other.id, ttl_s=30).acquire()
     store.start_attempt(other.id, worker="alive", device="cpu")
     assert reap_lost_jobs(store, celery, max_attempts=2) == {}
@@ -171,7 +174,9 @@ def test_a_job_runs_with_progress_events_losses_and_history(client, worker):
 
 def test_cancelling_a_running_job_stops_it_and_keeps_its_checkpoint(client, worker):
     job = client.post(
-        "/v1/jobs", json={"steps": 200_000, "checkpoint_every": 10, "batch_size": 8}, headers=AUTH
+        "/v1/jobs",
+        json={"architecture": "mlp", "steps": 20_000, "checkpoint_every": 400, "batch_size": 8},
+        headers=AUTH,
     ).json()
     running = job_in(client, job["id"], lambda j: j["checkpoint_id"], 60)
     assert running["state"] == "running"
@@ -179,13 +184,14 @@ def test_cancelling_a_running_job_stops_it_and_keeps_its_checkpoint(client, work
     assert client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH).status_code == 202
     ended = finished(client, job["id"])
     print(f"stopped {time.monotonic() - cancelled_at:.2f}s after the cancel")
-    assert ended["state"] == "cancelled" and ended["progress"]["step"] < 200_000
+    assert ended["state"] == "cancelled" and ended["progress"]["step"] < 20_000
     assert ended["checkpoint_id"].startswith(job["id"])
+    assert ended["checkpoints"][-1] == ended["checkpoint_id"]
     assert "cancelled at step" in ended["history"][-1]["note"]
-    assert (
-        client.get("/v1/samples.png?n=4&seed=1").headers["x-checkpoint-id"]
-        == (ended["checkpoint_id"])
-    )
+    # Its checkpoint is served by id; `latest` never moves to a job that did not finish.
+    by_id = client.get(f"/v1/samples.png?n=4&seed=1&checkpoint={ended['checkpoint_id']}")
+    assert by_id.status_code == 200
+    assert client.get("/v1/samples.png?n=4&seed=1").status_code == 404
     again = client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH)
     assert again.status_code == 409 and "already ended: cancelled" in again.json()["detail"]
 

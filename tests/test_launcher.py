@@ -37,7 +37,7 @@ def test_serve_runs_api_and_worker_and_stops_on_ctrl_c_checkpointing_a_running_j
         assert proc.poll() is None
         created = httpx.post(
             f"{base}/v1/jobs",
-            json={"steps": 30, "checkpoint_every": 30},
+            json={"architecture": "mlp", "steps": 30, "checkpoint_every": 30},
             headers={"Authorization": f"Bearer {TOKEN}"},
         )
         assert created.status_code == 202
@@ -47,7 +47,7 @@ def test_serve_runs_api_and_worker_and_stops_on_ctrl_c_checkpointing_a_running_j
 
         long = httpx.post(
             f"{base}/v1/jobs",
-            json={"steps": 100_000, "checkpoint_every": 100_000},
+            json={"architecture": "mlp", "steps": 100_000, "checkpoint_every": 100_000},
             headers={"Authorization": f"Bearer {TOKEN}"},
         ).json()
         wait_until(lambda: httpx.get(long["url"]).json()["progress"]["step"] > 0, 60)

@@ -7,9 +7,8 @@ import json
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from digitgan.settings import Settings
-from tests.conftest import running_worker
-from tests.support import AUTH, TOKEN
+from tests.conftest import private_settings, running_worker
+from tests.support import AUTH
 from tests.support.checkpoints import publish
 from tests.support.waiting import finished
 
@@ -50,7 +49,7 @@ def test_readyz_reports_redis_and_checkpoint(client, keys, redis_client):
 
 
 def test_readyz_says_why_when_redis_is_unreachable():
-    settings = Settings(redis_url="redis://127.0.0.1:1/0", api_token=TOKEN, _env_file=None)
+    settings = private_settings("redis://127.0.0.1:1/0")
     with TestClient(create_app(settings)) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 503
@@ -63,7 +62,11 @@ def test_readyz_says_why_when_redis_is_unreachable():
 def test_worker_json_logs_name_the_job_on_every_task_line(client, settings, tmp_path):
     log = tmp_path / "worker.log"
     with running_worker(settings, log, DIGITGAN_LOG_JSON="true"):
-        job = client.post("/v1/jobs", json={"steps": 5, "checkpoint_every": 5}, headers=AUTH).json()
+        job = client.post(
+            "/v1/jobs",
+            json={"architecture": "mlp", "steps": 5, "checkpoint_every": 5},
+            headers=AUTH,
+        ).json()
         assert finished(client, job["id"])["state"] == "succeeded"
     records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     # Celery's own lines about the task ("received", "succeeded") and the attempt's lines.

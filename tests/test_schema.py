@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 import redis
 import schemathesis
@@ -19,7 +17,7 @@ from app.main import create_app
 from digitgan.checkpoints import CheckpointStore
 from digitgan.keys import Keys
 from digitgan.settings import Settings
-from tests.support import TOKEN
+from tests.conftest import private_settings
 from tests.support.checkpoints import publish
 
 CHECKS = [
@@ -33,12 +31,7 @@ CHECKS = [
 @pytest.fixture(scope="module")
 def fuzzed_app(redis_server):
     """One app for the whole run, with a conditional checkpoint and an alias to find."""
-    app_settings = Settings(
-        redis_url=f"redis://{redis_server.host}:{redis_server.port}/0",
-        redis_prefix=f"test-fuzz-{uuid.uuid4().hex[:8]}",
-        api_token=TOKEN,
-        _env_file=None,
-    )
+    app_settings = private_settings(redis_server)
     client = redis.Redis.from_url(app_settings.redis_url)
     checkpoint_id = publish(CheckpointStore(client, app_settings.redis_prefix), "cmlp", "cmlp-a")
     client.hset(Keys(app_settings.redis_prefix).aliases, "production", checkpoint_id)

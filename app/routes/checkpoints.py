@@ -110,6 +110,27 @@ def get_checkpoint(
     return _out(meta, _names_by_target(latest, aliases))
 
 
+@router.delete(
+    "/checkpoints/{checkpoint_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[Authorized],
+    responses={
+        401: problem("Missing or wrong token."),
+        404: problem("No checkpoint with that id."),
+        409: problem("`latest` or an alias names it."),
+    },
+)
+async def delete_checkpoint(
+    checkpoints: Checkpoints,
+    checkpoint_id: Annotated[str, Path(pattern=REF, description="A checkpoint id (not an alias).")],
+) -> Response:
+    """Delete a checkpoint to make room in the store: its weights, metadata and training
+    state. `latest` and aliased checkpoints stay (409): move the alias first."""
+    if not await run_in_threadpool(checkpoints.delete, checkpoint_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no checkpoint with id {checkpoint_id!r}")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.get("/aliases")
 def list_aliases(checkpoints: Checkpoints) -> list[AliasOut]:
     """Every alias and the checkpoint it points at."""
@@ -133,6 +154,7 @@ AliasName = Annotated[
     responses={
         401: problem("Missing or wrong token."),
         404: problem("No checkpoint with that id."),
+        409: problem("As many aliases as allowed exist already."),
     },
 )
 async def set_alias(
@@ -142,7 +164,11 @@ async def set_alias(
     while training goes on. Every API process follows it within a second."""
     if name == LATEST:
         raise invalid(("path", "name"), "`latest` moves by itself on publishing; pick another")
-    if not await run_in_threadpool(checkpoints.set_alias, name, body.checkpoint_id):
+    try:
+        pointed = await run_in_threadpool(checkpoints.set_alias, name, body.checkpoint_id)
+    except ValueError as exc:  # too many aliases
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    if not pointed:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"no checkpoint with id {body.checkpoint_id!r}"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import secrets
 from typing import Annotated
@@ -18,7 +19,7 @@ from app.repeats import remember
 from app.sampler import LoadedModel, Resolved
 from app.state import Services, services
 from digitgan.ids import LATEST, REF
-from digitgan.jobs import MAX_SEED
+from digitgan.specs import MAX_SEED
 from models.sampling import InkRequest
 
 router = APIRouter(prefix="/v1", tags=["images"])
@@ -186,7 +187,8 @@ async def _serve(request: Request, spec: ImageSpec, query: ImageQuery) -> Respon
     headers = {"X-Checkpoint-Id": model.checkpoint_id}
     if query.seed is None:
         headers |= {"Cache-Control": "no-store", "X-Seed": str(spec.ink.seed)}
-        return _png(request, await _render(state, model, spec), headers)
+        fresh = await _render(request, state, model, spec)
+        return _png(request, fresh, headers) if fresh is not None else _GONE
 
     etag = spec.etag(model.checkpoint_id)
     headers |= {"ETag": etag, "Cache-Control": _cache_control(request, resolved)}
@@ -197,16 +199,41 @@ async def _serve(request: Request, spec: ImageSpec, query: ImageQuery) -> Respon
     if body is not None:
         IMAGE_CACHE_HITS.inc()
     else:
-        body = await _render(state, model, spec)
+        body = await _render(request, state, model, spec)
+        if body is None:
+            return _GONE
         if len(body) <= state.image_cache.maxsize:
             state.image_cache[etag] = body
     return _png(request, body, headers)
 
 
-async def _render(state: Services, model: LoadedModel, spec: ImageSpec) -> bytes:
-    body = await state.batcher.submit(model, spec)
+# The answer to a client that went away before its image was drawn: nobody reads it.
+_GONE = Response(status_code=499)
+
+
+async def _render(
+    request: Request, state: Services, model: LoadedModel, spec: ImageSpec
+) -> bytes | None:
+    """The PNG, from the render thread; None if the client went away first (its place in
+    the queue is given up: it is never drawn)."""
+    rendered = state.batcher.submit(model, spec, units=spec.ink.n)
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({rendered, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if not rendered.done():
+        rendered.cancel()
+        return None
+    body = rendered.result()
     IMAGES_RENDERED.inc()
     return body
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client disconnects (an image request has no body to read)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _cache_control(request: Request, resolved: Resolved) -> str:

@@ -9,21 +9,27 @@ import anyio
 import redis
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from app.deps import Authorized, Checkpoints, Jobs, State
+from app.deps import Authorized, Jobs, State
 from app.loss_plot import draw_losses
 from app.problems import Responses, problem
-from digitgan.jobs import FINISHED_STATES, JobRecord, JobSpec, JobState, LossPoint
-from digitgan.queue import enqueue
+from app.state import services
+from app.submission import submit
+from digitgan.ids import is_job_id
+from digitgan.jobs import FINISHED_STATES, JobRecord, JobState, LossPoint
+from digitgan.specs import JobRequest
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 EVENTS_POLL_S = 0.5
-MAX_JOB_ID = 64
 
 
 class JobOut(JobRecord):
     url: str
+    checkpoints: list[str] = Field(
+        description="The job's checkpoints that are still kept, oldest first; each is "
+        "servable by id (GET /v1/digits/7.png?checkpoint=<id>)."
+    )
 
 
 class JobList(BaseModel):
@@ -40,11 +46,15 @@ class LossHistoryOut(BaseModel):
 
 
 def _out(request: Request, job: JobRecord) -> JobOut:
-    return JobOut(**job.model_dump(), url=str(request.url_for("get_job", job_id=job.id)))
+    return JobOut(
+        **job.model_dump(),
+        url=str(request.url_for("get_job", job_id=job.id)),
+        checkpoints=services(request.app).checkpoints.job_checkpoint_ids(job.id),
+    )
 
 
 def existing_job(job_id: str, jobs: Jobs) -> JobRecord:
-    job = jobs.get(job_id) if len(job_id) <= MAX_JOB_ID else None
+    job = jobs.get(job_id) if is_job_id(job_id) else None
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job with id {job_id!r}")
     return job
@@ -61,48 +71,11 @@ UNAUTHORIZED = problem("Missing or wrong token.")
     dependencies=[Authorized],
     responses={401: UNAUTHORIZED, 404: problem("`resume_from` names no checkpoint.")},
 )
-def create_job(
-    spec: JobSpec,
-    request: Request,
-    response: Response,
-    state: State,
-    jobs: Jobs,
-    checkpoints: Checkpoints,
-) -> JobOut:
+def create_job(body: JobRequest, request: Request, response: Response, state: State) -> JobOut:
     """Queue a training job. Watch it at the returned `url`."""
-    if spec.resume_from is not None:
-        spec = _resumable(spec, spec.resume_from, checkpoints)
-    job = jobs.create(spec)
-    enqueue(state.celery, job.id)
-    out = _out(request, job)
+    out = _out(request, submit(body, state))
     response.headers["Location"] = out.url
     return out
-
-
-def _resumable(spec: JobSpec, checkpoint_id: str, checkpoints: Checkpoints) -> JobSpec:
-    """Check `resume_from` against the checkpoint; the architecture defaults to its own."""
-    meta = checkpoints.meta(checkpoint_id)
-    if meta is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no checkpoint with id {checkpoint_id!r}")
-    if checkpoints.training_state(checkpoint_id) is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"resume_from: checkpoint {checkpoint_id!r} no longer has the training state "
-            "that resuming needs; only each job's latest checkpoint keeps it",
-        )
-    if "architecture" in spec.model_fields_set and spec.architecture != meta["architecture"]:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"architecture: checkpoint {checkpoint_id!r} is a {meta['architecture']!r}; "
-            "leave architecture out or give that one",
-        )
-    if spec.steps <= meta["step"]:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"steps: checkpoint {checkpoint_id!r} is at step {meta['step']}; steps (the "
-            f"total to train to) must be more than that",
-        )
-    return spec.model_copy(update={"architecture": meta["architecture"]})
 
 
 @router.get("")

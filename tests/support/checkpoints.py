@@ -43,7 +43,8 @@ def solid_blob(checkpoint_id: str) -> bytes:
 
 def publish(store: CheckpointStore, architecture: str = "cmlp", checkpoint_id: str = "a") -> str:
     """Publish an untrained checkpoint as `latest`; its id."""
-    return str(store.publish(untrained_blob(architecture, checkpoint_id))["id"])
+    meta, _ = store.publish(untrained_blob(architecture, checkpoint_id), latest=True)
+    return str(meta["id"])
 
 
 def publish_trained(
@@ -60,7 +61,7 @@ def publish_trained(
 
     def on_checkpoint(c: Checkpoint) -> None:
         c.meta |= meta | {"id": job_checkpoint_id(job_id, c.meta["step"])}
-        store.publish(to_bytes(c.meta, c.generator_state), c.training_state)
+        store.publish(to_bytes(c.meta, c.generator_state), c.training_state, latest=c.final)
         ids.append(c.meta["id"])
 
     train(

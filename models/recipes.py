@@ -1,0 +1,51 @@
+"""The measured training defaults of each architecture: what a job uses for every field
+its request leaves out. docs/benchmarks.md ("Convergence") has the study that chose them
+and the command that reran it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from models.train import TrainConfig
+
+DEFAULT_ARCHITECTURE = "dcgan"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    steps: int
+    batch_size: int
+    learning_rate: float  # the generator's
+    d_learning_rate: float  # the discriminator's
+    beta1: float = 0.5
+    beta2: float = 0.999
+    ema_decay: float = 0.999
+    label_smoothing: float = 0.1
+    loss: str = "bce"
+    augment: str = ""
+    spectral_norm: bool = False
+    r1_gamma: float = 0.0
+
+
+# The seed program's settings for the MLPs; dcgan's from the convergence study.
+RECIPES: dict[str, Recipe] = {
+    "mlp": Recipe(steps=3000, batch_size=32, learning_rate=2e-4, d_learning_rate=2e-4),
+    "cmlp": Recipe(steps=3000, batch_size=32, learning_rate=2e-4, d_learning_rate=2e-4),
+    "dcgan": Recipe(steps=4000, batch_size=32, learning_rate=2e-4, d_learning_rate=2e-4),
+}
+
+
+def recipe(architecture: str) -> Recipe:
+    try:
+        return RECIPES[architecture]
+    except KeyError:
+        raise ValueError(
+            f"unknown architecture {architecture!r}; allowed: {', '.join(RECIPES)}"
+        ) from None
+
+
+def train_config(architecture: str, **overrides: Any) -> TrainConfig:
+    """A TrainConfig of the architecture's recipe, with `overrides` (TrainConfig fields)."""
+    fields = asdict(recipe(architecture))
+    return TrainConfig(architecture=architecture, **(fields | overrides))
