@@ -22,7 +22,7 @@ from app.problems import INVALID
 from app.reaper import Reaper
 from app.rendering import render_batch
 from app.repeats import RepeatedImages, new_answers
-from app.routes import checkpoints, images, jobs, pages
+from app.routes import checkpoints, datasets, images, jobs, pages
 from app.sampler import Models, NoCheckpoint, UnknownCheckpoint
 from app.state import Services, services
 from digitgan.checkpoints import CheckpointInUse, CheckpointStore, StoreFull
@@ -35,6 +35,7 @@ from digitgan.redis_client import connect
 from digitgan.settings import Settings, get_settings
 from models.checkpoint import CheckpointError
 from models.selection import DigitNotFound
+from models.uploads import UploadError
 
 log = logging.getLogger(__name__)
 # How long a client refused for a full queue should wait before trying again.
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router, responses=INVALID)
     app.include_router(images.router)
     app.include_router(checkpoints.router)
+    app.include_router(datasets.router)
     # Innermost: repeated images skip routing, but still get CORS headers and metrics.
     app.add_middleware(RepeatedImages)
     app.include_router(pages.router)
@@ -146,6 +148,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def overloaded(_: Request, exc: Overloaded) -> JSONResponse:
         headers = {"Retry-After": "1"}
         return JSONResponse(status_code=503, content={"detail": str(exc)}, headers=headers)
+
+    @app.exception_handler(UploadError)
+    async def bad_upload(_: Request, exc: UploadError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status, content={"detail": str(exc)})
 
     @app.exception_handler(DigitNotFound)
     async def digit_not_found(_: Request, exc: DigitNotFound) -> JSONResponse:

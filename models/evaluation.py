@@ -22,6 +22,13 @@ sample size), so each reads as a ratio to real data:
   held-out digits' distance to theirs. `copied_fraction` counts samples closer than
   all but 1% of held-out digits are (so about 0.01 for a model that does not copy).
 
+For a model trained on digits of a style of their own (an uploaded data set, `data`),
+style is judged against that data: `data_frechet_distance` between the samples and the
+data set's images, beside `frechet_distance` (to MNIST); `data_frechet_ratio` is the first
+over the second (below 1: closer to the style than to MNIST). `data_classifier_accuracy`
+is how well the classifier reads the data set itself, the bar its asked-digit accuracy on
+samples can be held to.
+
 `verdict` sums it up in one line.
 """
 
@@ -35,7 +42,7 @@ import numpy as np
 import torch
 
 from models.classifier import classify
-from models.data import NUM_CLASSES, mnist_5k_split
+from models.data import NUM_CLASSES, Digits, mnist_5k_split
 from models.networks import build_generator, is_conditional
 from models.sampling import generate
 
@@ -189,12 +196,20 @@ def _cached_reference(n: int) -> dict[str, Any]:
     return reference_scores(n)
 
 
-def evaluate(generator: torch.nn.Module, n: int = DEFAULT_SAMPLES, seed: int = 0) -> dict[str, Any]:
+def evaluate(
+    generator: torch.nn.Module,
+    n: int = DEFAULT_SAMPLES,
+    seed: int = 0,
+    data: Digits | None = None,
+) -> dict[str, Any]:
     """Score n samples of a generator (digits 0..9 in turn when it is conditional) next to
-    real held-out digits. Deterministic for a given generator, n and seed."""
+    real held-out digits, and against `data` (the style it was trained on) where given.
+    Deterministic for a given generator, n and seed."""
     asked = np.arange(n) % NUM_CLASSES if is_conditional(generator) else None
     images = generate(generator, n, seed, None if asked is None else asked.tolist())
     scores = score_images(images, asked)
+    if data is not None:
+        scores |= _style(images, data)
     reference = dict(_cached_reference(n))
     scores["reference"] = reference
     for key in ("frechet_distance", "intra_class_frechet_distance", "nearest_training_distance"):
@@ -207,8 +222,19 @@ def evaluate(generator: torch.nn.Module, n: int = DEFAULT_SAMPLES, seed: int = 0
     return scores
 
 
-# More near-copies than this (real held-out digits: about COPY_PERCENTILE %) is copying.
-COPIED_LIMIT = 0.05
+def _style(images: np.ndarray, data: Digits) -> dict[str, Any]:
+    """How close samples are to a data set's style, beside how close they are to MNIST."""
+    features, _ = classify(images)
+    data_features, data_probs = classify(data.images)
+    to_data = frechet_distance(*gaussian(features), *gaussian(data_features))
+    to_mnist = frechet_distance(*gaussian(features), *_real().train)
+    return {
+        "data_frechet_distance": _round(to_data),
+        "data_frechet_ratio": round(to_data / max(to_mnist, 1e-12), 3),
+        "data_classifier_accuracy": _round(float((data_probs.argmax(1) == data.labels).mean())),
+    }
+
+
 # More near-copies than this (real held-out digits: about COPY_PERCENTILE %) is copying.
 COPIED_LIMIT = 0.05
 # (grade, largest Frechet ratio, least asked-digit accuracy, least recall ratio)
@@ -243,15 +269,19 @@ def verdict(scores: dict[str, Any]) -> str:
 
 
 def evaluate_checkpoint(
-    meta: dict[str, Any], generator_state: dict[str, torch.Tensor], n: int = DEFAULT_SAMPLES
+    meta: dict[str, Any],
+    generator_state: dict[str, torch.Tensor],
+    n: int = DEFAULT_SAMPLES,
+    data: Digits | None = None,
 ) -> dict[str, Any]:
-    """`evaluate` for a checkpoint's generator; skipped (with the reason) for a generator
-    of something other than digits, which the digit classifier cannot judge."""
+    """`evaluate` for a checkpoint's generator; `data` is the digits it was trained on
+    when they are a style of their own (an upload). Skipped (with the reason) for a
+    generator of something other than digits, which the digit classifier cannot judge."""
     dataset = meta.get("dataset", "mnist-5k")
-    if dataset not in DIGIT_DATASETS:
+    if dataset not in DIGIT_DATASETS and data is None:
         return {
             "skipped": f"data set {dataset!r} is not digits; the digit classifier cannot score it"
         }
     generator = build_generator(meta["architecture"], meta["sizes"])
     generator.load_state_dict(generator_state)
-    return evaluate(generator.eval(), n)
+    return evaluate(generator.eval(), n, data=data)

@@ -137,6 +137,7 @@ class _Attempt:
         self.job, self.settings, self.stores = job, settings, stores
         self.heartbeat, self.shutdown = heartbeat, shutdown
         self.newest = job.checkpoint_id  # the job's newest published checkpoint
+        self.style: Digits | None = None  # uploaded digits: the style the job is judged by
 
     def stop_requested(self) -> bool:
         """Between steps (and around loading data): cancelled, stopping, or lost."""
@@ -210,6 +211,7 @@ class _Attempt:
             digits = self.stores.datasets.digits(upload)
             if digits is None:
                 raise JobError(f"data set {name!r} was deleted; upload it again")
+            self.style = digits
         else:
             digits = load_dataset(name, self.settings.data_dir, self.settings.roots())
         return digits
@@ -287,7 +289,7 @@ class _Attempt:
         """The final checkpoint's quality numbers; a failure to score never costs the
         checkpoint."""
         try:
-            return evaluate_checkpoint(c.meta, c.generator_state)
+            return evaluate_checkpoint(c.meta, c.generator_state, data=self.style)
         except Exception as exc:
             log.exception("checkpoint %s: evaluation failed", c.meta["id"])
             return {"error": f"{type(exc).__name__}: {exc}"}

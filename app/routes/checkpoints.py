@@ -6,58 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import Authorized, Checkpoints, State
 from app.problems import INVALID, UNAVAILABLE, invalid, problem
-from digitgan.ids import ALIAS, LATEST, MAX_CHECKPOINT_ID, REF
+from digitgan.ids import ALIAS, LATEST, REF
+from digitgan.schemas import AliasIn, AliasOut, CheckpointList, CheckpointOut
 
 router = APIRouter(prefix="/v1", tags=["checkpoints"], responses={**INVALID, **UNAVAILABLE})
-
-META_EXAMPLE: dict[str, Any] = {
-    "id": "3f2a9c0d4b1e4f7a8c6d5e4f3a2b1c0d-0003000",
-    "architecture": "cmlp",
-    "step": 3000,
-    "dataset": "mnist-5k",
-    "job_id": "3f2a9c0d4b1e4f7a8c6d5e4f3a2b1c0d",
-    "created_at": "2026-01-01T12:00:00+00:00",
-}
-
-
-class CheckpointOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"id": META_EXAMPLE["id"], "aliases": ["production"]}]}
-    )
-
-    id: str
-    aliases: list[str] = Field(description="The aliases (and `latest`) that point here.")
-    meta: dict[str, Any] = Field(
-        description="The checkpoint's metadata as stored: architecture, sizes, "
-        "hyperparameters, data set, step, job, time, and quality numbers where measured.",
-        examples=[META_EXAMPLE],
-    )
-
-
-class CheckpointList(BaseModel):
-    checkpoints: list[CheckpointOut]
-    latest: str | None = Field(examples=[META_EXAMPLE["id"]])
-    aliases: dict[str, str] = Field(examples=[{"production": META_EXAMPLE["id"]}])
-    total: int
-    limit: int
-    offset: int
-
-
-class AliasIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    checkpoint_id: str = Field(
-        pattern=REF, max_length=MAX_CHECKPOINT_ID, examples=[META_EXAMPLE["id"]]
-    )
-
-
-class AliasOut(BaseModel):
-    name: str = Field(examples=["production"])
-    checkpoint_id: str = Field(examples=[META_EXAMPLE["id"]])
 
 
 def _names_by_target(latest: str | None, aliases: dict[str, str]) -> dict[str, list[str]]:

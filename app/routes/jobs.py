@@ -9,7 +9,6 @@ import anyio
 import redis
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import BaseModel, Field
 
 from app.deps import Authorized, Jobs, State
 from app.loss_plot import draw_losses
@@ -17,32 +16,12 @@ from app.problems import Responses, problem
 from app.state import services
 from app.submission import submit
 from digitgan.ids import is_job_id
-from digitgan.jobs import FINISHED_STATES, JobRecord, JobState, LossPoint
+from digitgan.jobs import FINISHED_STATES, JobRecord, JobState
+from digitgan.schemas import JobList, JobOut, LossHistoryOut
 from digitgan.specs import JobRequest
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 EVENTS_POLL_S = 0.5
-
-
-class JobOut(JobRecord):
-    url: str
-    checkpoints: list[str] = Field(
-        description="The job's checkpoints that are still kept, oldest first; each is "
-        "servable by id (GET /v1/digits/7.png?checkpoint=<id>)."
-    )
-
-
-class JobList(BaseModel):
-    jobs: list[JobOut]
-    total: int
-    limit: int
-    offset: int
-    state: JobState | None
-
-
-class LossHistoryOut(BaseModel):
-    job_id: str
-    points: list[LossPoint]
 
 
 def _out(request: Request, job: JobRecord) -> JobOut:
