@@ -32,4 +32,6 @@ WORKDIR /home/digitgan
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]
+# DIGITGAN_API_WORKERS processes behind port 8000 (default: one per core, at most 8).
+ENV DIGITGAN_HOST=0.0.0.0 DIGITGAN_PORT=8000
+CMD ["python", "-m", "app"]

@@ -14,8 +14,10 @@
 - An empty store gets the bundled model as `latest` (DIGITGAN_PUBLISH_BUNDLED), at start
   and whenever Redis was away then.
 
-Several API processes may reap at once: each change is one guarded Redis transaction,
-and a second message for a job is harmless (its lease lets one attempt run).
+Several API processes (DIGITGAN_API_WORKERS) reap at once, safely: each state change is
+one guarded Redis transaction, and resending a lost message is claimed by one reaper
+(tests/test_limits.py runs two side by side). A second message for a job would be
+harmless anyway: its lease lets one attempt run.
 """
 
 from __future__ import annotations
@@ -66,13 +68,21 @@ class Orphans:
         self.seen = {job_id: self.seen.get(job_id, now) for job_id in orphans}
         sent = []
         for job_id, since in self.seen.items():
-            if now - since >= self.grace_s and jobs.note(job_id, JobState.queued, LOST_MESSAGE):
+            if now - since < self.grace_s or not self._claim(jobs, job_id):
+                continue
+            if jobs.note(job_id, JobState.queued, LOST_MESSAGE):
                 log.warning("job %s was queued without a message: sent again", job_id)
                 enqueue(celery, job_id)
                 sent.append(job_id)
         for job_id in sent:
             del self.seen[job_id]
         return sent
+
+    def _claim(self, jobs: JobStore, job_id: str) -> bool:
+        """Whether this reaper, of the API processes that may all have seen the orphan,
+        is the one to send it again (the claim lapses after a grace period)."""
+        claim = jobs.keys.resend_claim(job_id)
+        return bool(jobs.redis.set(claim, "1", nx=True, px=int(self.grace_s * 1000)))
 
 
 LOST_MESSAGE = "its queue message was lost; sent again"

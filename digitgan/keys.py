@@ -99,6 +99,10 @@ class Keys:
         """Sorted set: the ids of jobs in one state, by creation time."""
         return f"{self.prefix}:jobs:{state}"
 
+    def resend_claim(self, job_id: str) -> str:
+        """String with a TTL: the reaper that resends a job's lost message (one of many)."""
+        return f"{self.prefix}:resend:{job_id}"
+
     def lease(self, job_id: str) -> str:
         """String with a TTL: the token of the one worker process that may train the job."""
         return f"{self.prefix}:lease:{job_id}"

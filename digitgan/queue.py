@@ -37,9 +37,10 @@ def create_celery(settings: Settings, include: tuple[str, ...] = ()) -> Celery:
         # to be delivered again instead of losing it.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        # One training job at a time per pool process, and none waiting behind it.
+        # One training job at a time per pool process, and none waiting behind it; as many
+        # pool processes as DIGITGAN_GPU_JOBS (1 unless a GPU host says more).
         worker_prefetch_multiplier=1,
-        worker_concurrency=1,
+        worker_concurrency=settings.gpu_jobs,
         # A fresh child process per job: its memory (and GPU memory) goes back when it ends.
         worker_max_tasks_per_child=1,
         broker_transport_options=transport,

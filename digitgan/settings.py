@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -22,6 +23,12 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # API processes behind the one port (`python -m app`); each keeps its own generators,
+    # render thread and caches, and the per-process limits below apply to each.
+    api_workers: int = Field(default_factory=lambda: default_api_workers(), ge=1, le=64)
+    # Training jobs a worker runs at once, each in a process of its own (Celery's
+    # concurrency); on a GPU host they share the GPU.
+    gpu_jobs: int = Field(default=1, ge=1, le=64)
     data_dir: Path = Path("data")
     # Celery redelivers an unacknowledged task after this many seconds; it must be
     # longer than the longest training job or a long job runs twice.
@@ -88,6 +95,15 @@ class Settings(BaseSettings):
         if self.dataset_roots is not None:
             return self.dataset_roots
         return [self.data_dir, Path("/usr/share/datasets")]
+
+
+# More API processes than this rarely pay: each holds its own models and caches.
+MAX_DEFAULT_API_WORKERS = 8
+
+
+def default_api_workers() -> int:
+    """One API process per core, at most MAX_DEFAULT_API_WORKERS."""
+    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_API_WORKERS))
 
 
 @lru_cache

@@ -15,7 +15,7 @@ from app.main import create_app
 from app.reaper import Orphans
 from app.repeats import LONGEST_REMEMBERED_URL, REMEMBERED_BYTES, new_answers
 from app.state import services
-from digitgan.queue import create_celery, enqueue
+from digitgan.queue import create_celery, enqueue, jobs_with_messages
 from digitgan.specs import JobRequest
 from tests.conftest import private_settings
 from tests.support import AUTH, TINY
@@ -173,3 +173,15 @@ def test_a_queued_job_without_a_message_is_sent_again_but_a_waiting_one_never(
     assert redis_client.llen(keys.train_queue) == 2
     assert "lost; sent again" in jobs.get(orphan.id).history[-1].note
     assert orphans.sweep(jobs, celery, now=200) == []  # both have messages now
+
+
+def test_reapers_in_several_api_processes_resend_a_lost_message_once(settings, jobs, keys):
+    celery = create_celery(settings)
+    orphan = jobs.create(JobRequest(**TINY).resolve())
+    reapers = [Orphans(grace_s=5) for _ in range(4)]
+    for reaper in reapers:
+        reaper.sweep(jobs, celery, now=100)
+    sent = [reaper.sweep(jobs, celery, now=106) for reaper in reapers]
+    assert sorted(map(len, sent)) == [0, 0, 0, 1]
+    assert jobs_with_messages(jobs.redis, keys) == {orphan.id}
+    assert jobs.redis.llen(keys.train_queue) == 1

@@ -18,17 +18,8 @@ import redis
 from digitgan.settings import DEFAULT_REDIS_URL, Settings
 
 # The same commands that docker-compose.yml gives its worker and api services.
-WORKER_COMMAND = [
-    "celery",
-    "-A",
-    "worker.celery_app",
-    "worker",
-    "--concurrency",
-    "1",
-    "--loglevel",
-    "INFO",
-]
-API_COMMAND = ["uvicorn", "app.main:app"]
+WORKER_COMMAND = ["celery", "-A", "worker.celery_app", "worker", "--loglevel", "INFO"]
+API_COMMAND = ["app"]  # python -m app: DIGITGAN_API_WORKERS processes on one port
 STOP_GRACE_S = 60
 # Children run in sessions of their own, so a Ctrl-C reaches only this process, which
 # then stops them in order: the API, the worker, then Redis (an ExitStack unwinds LIFO).
@@ -110,9 +101,7 @@ def serve(settings: Settings) -> int:
         env = os.environ | {"DIGITGAN_REDIS_URL": redis_url, "DIGITGAN_API_TOKEN": token}
 
         worker = _start(WORKER_COMMAND, env, stack)
-        api = _start(
-            [*API_COMMAND, "--host", settings.host, "--port", str(settings.port)], env, stack
-        )
+        api = _start(API_COMMAND, env, stack)
         base = f"http://{settings.host}:{settings.port}"
         print(
             f"digitgan: Redis at {redis_url}\n"
