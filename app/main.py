@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import redis
 import torch
@@ -18,7 +19,7 @@ from app import metrics
 from app.auth import check_token_setting
 from app.batcher import MicroBatcher, Overloaded
 from app.limits import RequestLimits
-from app.problems import INVALID
+from app.problems import EVERY, INVALID
 from app.reaper import Reaper
 from app.rendering import render_batch
 from app.repeats import RepeatedImages, new_answers
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         client.close()
 
     app = FastAPI(
+        responses=EVERY,
         title="digitgan",
         version="0.1.0",
         description="Train GANs on handwritten digits; serve the digits they generate as PNG.",
@@ -151,7 +153,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UploadError)
     async def bad_upload(_: Request, exc: UploadError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status, content={"detail": str(exc)})
+        content: dict[str, Any] = {"detail": str(exc)}
+        if exc.status == 422:  # the same shape as every other 422
+            content["errors"] = [{"loc": ["body"], "msg": str(exc), "type": "value_error"}]
+        return JSONResponse(status_code=exc.status, content=content)
 
     @app.exception_handler(DigitNotFound)
     async def digit_not_found(_: Request, exc: DigitNotFound) -> JSONResponse:

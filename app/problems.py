@@ -29,6 +29,17 @@ INVALID: Responses = {
     422: problem("A parameter is out of bounds; `detail` says what is allowed.", InvalidRequest)
 }
 UNAVAILABLE: Responses = {503: problem("Redis is unreachable or the checkpoint cannot be loaded.")}
+# What any request can be answered before routing (app/limits.py).
+EVERY: Responses = {
+    414: problem("The URL is longer than DIGITGAN_MAX_URL_BYTES."),
+    431: problem("The headers are larger than DIGITGAN_MAX_HEADER_BYTES."),
+}
+# What a request with a body can be answered besides (app/limits.py, body parsing).
+BODY: Responses = {
+    400: problem("The body could not be read: not UTF-8 JSON, or broken multipart data."),
+    401: problem("Missing or wrong token."),
+    413: problem("The body is over DIGITGAN_MAX_BODY_BYTES (uploads: DIGITGAN_MAX_UPLOAD_BYTES)."),
+}
 
 
 def invalid(loc: tuple[str, str], message: str) -> RequestValidationError:

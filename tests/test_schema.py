@@ -18,6 +18,7 @@ from digitgan.checkpoints import CheckpointStore
 from digitgan.keys import Keys
 from digitgan.settings import Settings
 from tests.conftest import private_settings
+from tests.support import AUTH
 from tests.support.checkpoints import publish
 
 CHECKS = [
@@ -48,8 +49,8 @@ def api_schema(fuzzed_app):
     return schemathesis.openapi.from_asgi("/openapi.json", fuzzed_app)
 
 
-# Fuzzed without the token, so nothing changes; the event stream is left out as a
-# stream's answer has no end for schemathesis to check.
+# Fuzzed without the token (nothing may change) and with it (every changing operation and
+# its refusals); the event stream is left out as its answer has no end to check.
 OPERATIONS = [
     (path, method.upper())
     for path, item in create_app(Settings(_env_file=None)).openapi()["paths"].items()
@@ -58,13 +59,14 @@ OPERATIONS = [
 ]
 
 
+@pytest.mark.parametrize("headers", [{}, AUTH], ids=["no token", "token"])
 @pytest.mark.parametrize(("path", "method"), OPERATIONS)
-def test_api_answers_as_its_schema_says(api_schema, path, method):
+def test_api_answers_as_its_schema_says(api_schema, path, method, headers):
     operation = api_schema[path][method]
 
     @given(case=operation.as_strategy())
     @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
     def fuzz(case):
-        case.call_and_validate(checks=CHECKS)
+        case.call_and_validate(checks=CHECKS, headers=headers)
 
     fuzz()

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from app.deps import Authorized, Checkpoints, State
-from app.problems import INVALID, UNAVAILABLE, invalid, problem
+from app.problems import BODY, INVALID, UNAVAILABLE, invalid, problem
 from digitgan.ids import ALIAS, LATEST, REF
 from digitgan.schemas import AliasIn, AliasOut, CheckpointList, CheckpointOut
 
@@ -70,7 +70,7 @@ def get_checkpoint(
     status_code=status.HTTP_204_NO_CONTENT,
     dependencies=[Authorized],
     responses={
-        401: problem("Missing or wrong token."),
+        **BODY,
         404: problem("No checkpoint with that id."),
         409: problem("`latest` or an alias names it."),
     },
@@ -107,7 +107,7 @@ AliasName = Annotated[
     "/aliases/{name}",
     dependencies=[Authorized],
     responses={
-        401: problem("Missing or wrong token."),
+        **BODY,
         404: problem("No checkpoint with that id."),
         409: problem("As many aliases as allowed exist already."),
     },
@@ -135,7 +135,7 @@ async def set_alias(
     "/aliases/{name}",
     status_code=status.HTTP_204_NO_CONTENT,
     dependencies=[Authorized],
-    responses={401: problem("Missing or wrong token."), 404: problem("No such alias.")},
+    responses={**BODY, 404: problem("No such alias.")},
 )
 async def delete_alias(name: AliasName, state: State, checkpoints: Checkpoints) -> Response:
     """Remove an alias; images that asked for it by name answer 404 from then on."""

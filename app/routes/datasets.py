@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.deps import Authorized, State
 from app.png import encode_png, tile
-from app.problems import INVALID, UNAVAILABLE, Responses, problem
+from app.problems import BODY, INVALID, UNAVAILABLE, Responses, problem
 from app.state import Services
 from digitgan.checkpoints import StoreFull
 from digitgan.datasets import to_blob
@@ -51,7 +51,7 @@ def _existing(services: Services, dataset_id: str) -> dict[str, Any]:
     dependencies=[Authorized],
     responses={
         200: {"model": DatasetOut, "description": "The same digits were uploaded before."},
-        401: problem("Missing or wrong token."),
+        **BODY,
         413: problem("Too large: the upload, its images, or their pixels."),
         507: problem("The store is full; delete checkpoints or data sets first."),
         **INVALID,
@@ -153,7 +153,7 @@ def dataset_preview(state: State, dataset_id: DatasetId) -> Response:
     status_code=status.HTTP_204_NO_CONTENT,
     dependencies=[Authorized],
     responses={
-        401: problem("Missing or wrong token."),
+        **BODY,
         409: problem("A queued or running job trains on it."),
         **NO_DATASET,
     },

@@ -12,7 +12,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from app.deps import Authorized, Jobs, State
 from app.loss_plot import draw_losses
-from app.problems import Responses, problem
+from app.problems import BODY, Responses, problem
 from app.state import services
 from app.submission import submit
 from digitgan.ids import is_job_id
@@ -41,14 +41,18 @@ def existing_job(job_id: str, jobs: Jobs) -> JobRecord:
 
 Job = Annotated[JobRecord, Depends(existing_job)]
 NO_JOB: Responses = {404: problem("No job with that id.")}
-UNAUTHORIZED = problem("Missing or wrong token.")
 
 
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[Authorized],
-    responses={401: UNAUTHORIZED, 404: problem("`resume_from` names no checkpoint.")},
+    responses={
+        **BODY,
+        404: problem("`resume_from`, `init_from` or the uploaded data set does not exist."),
+        429: problem("Too many jobs are queued already; see Retry-After."),
+        507: problem("The store is full; delete checkpoints or data sets first."),
+    },
 )
 def create_job(body: JobRequest, request: Request, response: Response, state: State) -> JobOut:
     """Queue a training job. Watch it at the returned `url`."""
@@ -122,7 +126,7 @@ async def job_events(job: Job, jobs: Jobs, request: Request) -> AsyncIterator[Se
     "/{job_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[Authorized],
-    responses={401: UNAUTHORIZED, **NO_JOB, 409: problem("The job already ended.")},
+    responses={**BODY, **NO_JOB, 409: problem("The job already ended.")},
 )
 def cancel_job(job: Job, request: Request, jobs: Jobs) -> JobOut:
     """Stop a job: a queued one never starts; a running one stops at a step boundary within
