@@ -16,6 +16,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         workers=settings.api_workers,
+        access_log=settings.access_log,
         # The request line and headers are bounded again, with a clear 414/431, in
         # app/limits.py; this is h11's own cap on what it buffers before parsing.
         h11_max_incomplete_event_size=64 * 1024,

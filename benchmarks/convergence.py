@@ -59,6 +59,19 @@ STUDIES: dict[str, tuple[int, dict[str, dict]]] = {
             "g16-d16": DCGAN | {"sizes": {"g_channels": 16, "d_channels": 16}},
         },
     ),
+    # Round two: the winner of round one (a doubled learning rate) with the others.
+    "screen2": (
+        120,
+        {
+            "lr-8e-4": DCGAN | {"learning_rate": 8e-4},
+            "lr-4e-4+d-8e-4": DCGAN | {"learning_rate": 4e-4, "d_learning_rate": 8e-4},
+            "lr-4e-4+hinge": DCGAN | {"learning_rate": 4e-4, "loss": "hinge"},
+            "lr-4e-4+r1": DCGAN | {"learning_rate": 4e-4, "r1_gamma": 1.0},
+            "lr-4e-4+sn": DCGAN | {"learning_rate": 4e-4, "spectral_norm": True},
+            "lr-4e-4+ema-0.995": DCGAN | {"learning_rate": 4e-4, "ema_decay": 0.995},
+            "lr-4e-4+g64": DCGAN | {"learning_rate": 4e-4, "sizes": {"g_channels": 64}},
+        },
+    ),
     "architectures": (
         600,
         {"mlp": {"architecture": "mlp"}, "cmlp": {"architecture": "cmlp"}, "dcgan": DCGAN},

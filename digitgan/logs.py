@@ -45,3 +45,4 @@ def configure_logging(settings: Settings) -> None:
     for name in UVICORN_LOGGERS:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+        logging.getLogger(name).setLevel(settings.log_level)

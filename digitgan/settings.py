@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     worker_torch_threads: int = Field(default=1, ge=1, le=256)
     api_torch_threads: int = Field(default=1, ge=1, le=256)
     log_json: bool = False
+    # A line per HTTP request (uvicorn's access log); off by default: /metrics counts
+    # requests, and at thousands of images a second the lines cost more than the images.
+    access_log: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Origins allowed to read the images and read-only endpoints from a browser (CORS).
     cors_origins: list[str] = ["*"]
