@@ -7,6 +7,7 @@ import json
 import sys
 
 from digitgan.cli import remote
+from digitgan.cli.progress import ProgressDisplay, training_progress
 from digitgan.ids import checkpoint_id
 from digitgan.settings import get_settings
 
@@ -42,12 +43,13 @@ def _train(args: argparse.Namespace) -> int:
         **{k: v for k, v in stabilisers.items() if v is not None},
     )
     try:
-        final = train(
-            config,
-            device=args.device,
-            on_progress=lambda p: print(p, flush=True),
-            data_dir=get_settings().data_dir,
-        )
+        with ProgressDisplay() as display:
+            final = train(
+                config,
+                device=args.device,
+                on_progress=lambda p: display.progress(training_progress(p, config.batch_size)),
+                data_dir=get_settings().data_dir,
+            )
     except DatasetError as exc:
         print(f"digitgan train: {exc}", file=sys.stderr)
         return 2

@@ -84,22 +84,35 @@ def running_service(settings: Settings, log_dir: Path) -> Iterator[str]:
     user's deployment runs them; yields the API's base URL once both are ready."""
     worker = start_worker(settings, log_dir / "worker.log", wait=False)
     url = f"http://127.0.0.1:{free_port()}"
-    with (log_dir / "api.log").open("wb") as log:
-        api = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--port", url.rsplit(":", 1)[1]],
-            cwd=ROOT,
-            env=settings_env(settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    api = start_api(settings, log_dir / "api.log", url, wait=False)
     try:
-        wait_until(lambda: _answers(f"{url}/healthz"), 60, "the API")
+        wait_api(url)
         wait_ready(worker, log_dir / "worker.log")
         yield url
     finally:
         kill_tree(api)
         kill_tree(worker)
+
+
+def start_api(settings: Settings, log: Path, url: str, *, wait: bool = True) -> subprocess.Popen:
+    """A uvicorn API on `url`'s port, in a session of its own; unless `wait` is False,
+    returned once it answers."""
+    with log.open("ab") as out:
+        api = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:app", "--port", url.rsplit(":", 1)[1]],
+            cwd=ROOT,
+            env=settings_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    if wait:
+        wait_api(url)
+    return api
+
+
+def wait_api(url: str) -> None:
+    wait_until(lambda: _answers(f"{url}/healthz"), 60, "the API")
 
 
 def _answers(url: str) -> bool:
