@@ -14,10 +14,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from digitgan.ids import REF, UPLOAD_PREFIX, uploaded_dataset
-from models.data import DATASETS, DatasetError, check_dataset_name
-from models.networks import ARCHITECTURES, parameter_counts
+from models.catalog import (
+    ARCHITECTURES,
+    AUGMENTATIONS,
+    DATASETS,
+    DIGIT_DATASETS,
+    LOSSES,
+    augmentations,
+    check_dataset_name,
+)
 from models.recipes import DEFAULT_ARCHITECTURE, recipe
-from models.train import AUGMENTATIONS, LOSSES
 
 MAX_STEPS = 200_000
 MAX_SEED = 2**63 - 1
@@ -26,7 +32,7 @@ MAX_SEED = 2**63 - 1
 MAX_CHECKPOINTS_PER_JOB = 50
 DEFAULT_CHECKPOINT_EVERY = 1000
 # Data sets whose jobs move `latest` by default: the digits the service is for.
-PUBLISHED_DATASETS = ("mnist-5k", "mnist")
+PUBLISHED_DATASETS = DIGIT_DATASETS
 RECIPE = "Default: the architecture's recipe (README, Training)."
 
 
@@ -123,7 +129,7 @@ class JobRequest(BaseModel):
             return value
         try:
             return check_dataset_name(value)
-        except DatasetError as exc:
+        except ValueError as exc:
             raise ValueError(f"{exc}, or {UPLOAD_PREFIX}<id>") from None
 
     @field_validator("loss")
@@ -136,7 +142,7 @@ class JobRequest(BaseModel):
     @field_validator("augment")
     @classmethod
     def _known_augment(cls, value: str | None) -> str | None:
-        names = [n.strip() for n in (value or "").split(",") if n.strip()]
+        names = augmentations(value or "")
         unknown = sorted(set(names) - set(AUGMENTATIONS))
         if unknown:
             raise ValueError(f"unknown {unknown}; allowed: {', '.join(AUGMENTATIONS)}")
@@ -155,7 +161,7 @@ class JobRequest(BaseModel):
         every = asked.pop("checkpoint_every", None)
         if every is not None and every < floor:
             raise ValueError(
-                f"checkpoint_every: at least {floor} for {steps} steps "
+                f"at least {floor} for {steps} steps "
                 f"(a job makes at most {MAX_CHECKPOINTS_PER_JOB} checkpoints)"
             )
         if every is None:
@@ -185,6 +191,8 @@ def estimated_bytes(spec: JobSpec, keep_checkpoints: int) -> int:
     """What a job of this spec may leave in the store at most: its final checkpoint and
     `keep_checkpoints` more (the generator's weights each), and one training state (the
     generator, its average, the discriminator and both Adam optimizers' two moments)."""
+    from models.networks import parameter_counts  # PyTorch: only the API needs this
+
     generator, discriminator = parameter_counts(spec.architecture)
     weights = 4 * generator  # float32
     state = 4 * (4 * generator + 3 * discriminator)

@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.catalog import IDX_PREFIX, check_dataset_name
+
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
-IDX_PREFIX = "idx:"
-DATASETS = ("mnist-5k", "mnist", f"{IDX_PREFIX}PATH")
 DEFAULT_DATA_DIR = Path("data")
 # The held-out fifth of mnist-5k (see mnist_5k_split).
 HOLDOUT = 0.2
@@ -112,22 +112,16 @@ def load_mnist_5k() -> Digits:
     return Digits(images=images, labels=table[:, -1].astype(np.int64))
 
 
-def check_dataset_name(name: str) -> str:
-    """`name` if it names a data set (without reading it), else DatasetError."""
-    if name in ("mnist-5k", "mnist") or (name.startswith(IDX_PREFIX) and name[len(IDX_PREFIX) :]):
-        return name
-    raise DatasetError(
-        f"unknown data set {name!r}; allowed: {', '.join(DATASETS)} (a folder of IDX files)"
-    )
-
-
 def load_dataset(
     name: str, data_dir: Path | None = None, roots: Sequence[Path] | None = None
 ) -> Digits:
     """Load a data set by the name a training request uses. `data_dir` is where `mnist`
     is downloaded to (default: ./data); `idx:` folders are read only under `roots`
     (None: anywhere, for a person's own command line)."""
-    check_dataset_name(name)
+    try:
+        check_dataset_name(name)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
     if name == "mnist-5k":
         return mnist_5k_split()[0]
     if name == "mnist":

@@ -41,14 +41,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from models.catalog import DIGIT_DATASETS
 from models.classifier import classify
 from models.data import NUM_CLASSES, Digits, mnist_5k_split
 from models.networks import build_generator, is_conditional
 from models.sampling import generate
 
 DEFAULT_SAMPLES = 1000
-# Data sets whose images are digits: only for these do the classifier's numbers mean much.
-DIGIT_DATASETS = ("mnist-5k", "mnist")
 NEIGHBOURS = 3  # k of the k-nearest-neighbour manifolds (the paper's default)
 COPY_PERCENTILE = 1.0
 REFERENCE_SEED = 0

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from models.catalog import ARCHITECTURES
 from models.data import IMAGE_SIZE, NUM_CLASSES
 
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
@@ -175,7 +176,7 @@ _MLP_SIZES = {"latent_dim": 100, "g_hidden": [256, 512, 1024], "d_hidden": [512,
 
 # name -> (builder, default sizes). The sizes are recorded in every checkpoint so that
 # a sampler can rebuild the generator from the checkpoint alone.
-ARCHITECTURES: dict[str, tuple[Callable[..., tuple[nn.Module, nn.Module]], dict[str, Any]]] = {
+BUILDERS: dict[str, tuple[Callable[..., tuple[nn.Module, nn.Module]], dict[str, Any]]] = {
     "mlp": (_build_mlp, _MLP_SIZES),
     "cmlp": (_build_cmlp, {**_MLP_SIZES, "label_dim": 10}),
     "dcgan": (
@@ -224,7 +225,7 @@ def build_generator(architecture: str, sizes: dict[str, Any] | None = None) -> n
 
 def _lookup(architecture: str) -> tuple[Callable[..., tuple[nn.Module, nn.Module]], dict]:
     try:
-        return ARCHITECTURES[architecture]
+        return BUILDERS[architecture]
     except KeyError:
         allowed = ", ".join(ARCHITECTURES)
         raise ValueError(f"unknown architecture {architecture!r}; allowed: {allowed}") from None

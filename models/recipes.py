@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from models.train import TrainConfig
+from models.catalog import ARCHITECTURES
 
 DEFAULT_ARCHITECTURE = "dcgan"
 
@@ -41,11 +41,10 @@ def recipe(architecture: str) -> Recipe:
         return RECIPES[architecture]
     except KeyError:
         raise ValueError(
-            f"unknown architecture {architecture!r}; allowed: {', '.join(RECIPES)}"
+            f"unknown architecture {architecture!r}; allowed: {', '.join(ARCHITECTURES)}"
         ) from None
 
 
-def train_config(architecture: str, **overrides: Any) -> TrainConfig:
-    """A TrainConfig of the architecture's recipe, with `overrides` (TrainConfig fields)."""
-    fields = asdict(recipe(architecture))
-    return TrainConfig(architecture=architecture, **(fields | overrides))
+def recipe_fields(architecture: str) -> dict[str, Any]:
+    """The recipe as TrainConfig's fields of the same names."""
+    return asdict(recipe(architecture))

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from models.catalog import AUGMENTATIONS, LOSSES, augmentations
 from models.checkpoint import pack_state, unpack_state
 from models.data import NUM_CLASSES, Digits, load_dataset
 from models.networks import build, default_sizes, latent_dim
@@ -71,16 +72,10 @@ class TrainConfig:
             raise ValueError(f"unknown augmentation {sorted(unknown)}; allowed: {allowed}")
 
 
-LOSSES = ("bce", "hinge")
-AUGMENTATIONS = ("translation", "cutout")
 R1_EVERY = 8
 # DiffAugment's defaults for 28x28: shifts of up to 1/8 of the side, a cutout of half of it.
 TRANSLATE_PX = 3
 CUTOUT_PX = 14
-
-
-def augmentations(policy: str) -> list[str]:
-    return [name.strip() for name in policy.split(",") if name.strip()]
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ import torch
 
 from app.png import encode_png, tile
 from models import checkpoint
+from models.catalog import ARCHITECTURES
 from models.data import DatasetError, load_dataset, load_mnist_5k, mnist_5k_split, split
-from models.networks import build
+from models.networks import BUILDERS, build
 from models.sampling import generate
 from models.train import TrainConfig, train
 
@@ -35,6 +36,10 @@ def test_mlp_is_the_seed_architecture():
     assert images.shape == (5, 28, 28)
     assert images.min() >= -1 and images.max() <= 1
     assert discriminator(images).shape == (5,)
+
+
+def test_the_catalog_names_every_architecture_there_is():
+    assert tuple(BUILDERS) == ARCHITECTURES  # models/catalog.py, read without PyTorch
 
 
 def test_unknown_architecture_names_the_allowed_ones():
