@@ -26,6 +26,7 @@ from app.repeats import RepeatedImages, new_answers
 from app.routes import checkpoints, datasets, images, jobs, pages
 from app.sampler import Models, NoCheckpoint, UnknownCheckpoint
 from app.state import Services, services
+from app.watch import JobWatcher
 from digitgan.checkpoints import CheckpointInUse, CheckpointStore, StoreFull
 from digitgan.datasets import DatasetStore
 from digitgan.ids import LATEST
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             image_cache=LRUCache(maxsize=settings.image_cache_bytes, getsizeof=len),
             answers=new_answers(),
             celery=create_celery(settings),
+            watcher=JobWatcher(JobStore.from_settings(client, settings)),
         )
         app.state.services = state
         reaper = Reaper(

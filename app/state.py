@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 
 from app.batcher import MicroBatcher
 from app.sampler import Models
+from app.watch import JobWatcher
 from digitgan.checkpoints import CheckpointStore
 from digitgan.datasets import DatasetStore
 from digitgan.jobs import JobStore
@@ -33,6 +34,7 @@ class Services:
     image_cache: LRUCache  # etag -> PNG bytes, bounded in bytes
     answers: LRUCache  # remembered image URLs (app/repeats.py)
     celery: Celery  # only to send jobs (digitgan.queue.enqueue)
+    watcher: JobWatcher  # one Redis poll per followed job, for every event stream
 
 
 def services(app: Starlette) -> Services:

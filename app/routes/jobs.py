@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import anyio
-import redis
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
@@ -97,29 +96,31 @@ def job_losses_png(job: Job, jobs: Jobs) -> Response:
 
 
 @router.get("/{job_id}/events", response_class=EventSourceResponse, responses=NO_JOB)
-async def job_events(job: Job, jobs: Jobs, request: Request) -> AsyncIterator[ServerSentEvent]:
+async def job_events(job: Job, state: State, request: Request) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: `state` (the whole record) on each state change, `progress`
     while it trains, `unavailable` while Redis is away; the stream ends with the job."""
     seen: tuple[int, JobState] | None = None
     progress = None
-    while True:
-        try:
-            current = await anyio.to_thread.run_sync(jobs.get, job.id)
-        except redis.RedisError:
+    async for reading in state.watcher.follow(job.id):
+        current = reading.record
+        if reading.unavailable:
             yield ServerSentEvent(event="unavailable", data={"detail": "Redis is unavailable"})
-            await anyio.sleep(2 * EVENTS_POLL_S)
             continue
         if current is None:  # expired under retention
             return
         if (len(current.history), current.state) != seen:
             seen = (len(current.history), current.state)
-            yield ServerSentEvent(event="state", data=_out(request, current))
+            # Made once per change for all of this job's streams (they share the reading).
+            key = f"state {request.base_url}"
+            if key not in reading.shared:
+                out = await anyio.to_thread.run_sync(_out, request, current)
+                reading.shared[key] = ServerSentEvent(event="state", data=out)
+            yield reading.shared[key]
         elif current.progress != progress:
             yield ServerSentEvent(event="progress", data=current.progress)
         progress = current.progress
         if current.state in FINISHED_STATES:
             return
-        await anyio.sleep(EVENTS_POLL_S)
 
 
 @router.post(
