@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -25,6 +25,9 @@ from models.catalog import (
 )
 from models.recipes import DEFAULT_ARCHITECTURE, recipe
 
+if TYPE_CHECKING:
+    from models.train import TrainConfig
+
 MAX_STEPS = 200_000
 MAX_SEED = 2**63 - 1
 # A job makes at most this many checkpoints, whatever its length: checkpoint_every has a
@@ -34,6 +37,8 @@ DEFAULT_CHECKPOINT_EVERY = 1000
 # Data sets whose jobs move `latest` by default: the digits the service is for.
 PUBLISHED_DATASETS = DIGIT_DATASETS
 RECIPE = "Default: the architecture's recipe (README, Training)."
+# How many progress reports a job makes at most, whatever its length.
+PROGRESS_REPORTS = 500
 
 
 def checkpoint_floor(steps: int) -> int:
@@ -221,3 +226,28 @@ class JobSpec(BaseModel):
     beta2: float = 0.999
     spectral_norm: bool = False
     r1_gamma: float = 0.0
+
+    def train_config(self) -> TrainConfig:
+        """The training loop's configuration for this spec (what the worker and the local
+        `digitgan train` run)."""
+        from models.train import TrainConfig  # PyTorch: only where training runs
+
+        return TrainConfig(
+            architecture=self.architecture,
+            steps=self.steps,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            d_learning_rate=self.d_learning_rate,
+            beta1=self.beta1,
+            beta2=self.beta2,
+            seed=self.seed,
+            dataset=self.dataset,
+            checkpoint_every=self.checkpoint_every,
+            progress_every=max(1, min(50, self.steps // PROGRESS_REPORTS)),
+            ema_decay=self.ema_decay,
+            label_smoothing=self.label_smoothing,
+            loss=self.loss,
+            augment=self.augment,
+            spectral_norm=self.spectral_norm,
+            r1_gamma=self.r1_gamma,
+        )

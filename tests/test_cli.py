@@ -173,12 +173,14 @@ def test_elsewhere_progress_is_a_plain_line_at_most_every_10_s():
 def test_train_shows_the_same_progress_then_writes_the_checkpoint(tmp_path):
     output = tmp_path / "local.safetensors"
     env = os.environ | {"OMP_NUM_THREADS": "1"}
-    args = ("train", str(output), "--steps", "120", "--batch-size", "8", "--threads", "1")
+    args = ("train", str(output), "--architecture", "mlp", "--steps", "120", "--batch-size", "8")
+    args += ("--threads", "1")
     done = digitgan(env, *args)
     assert done.returncode == 0, done.stderr
     progress = [line for line in done.stdout.splitlines() if line.startswith("[")]
-    # Reports come every 50 steps: 50 (the first), 100 (within 10 s: left out), 120 (last).
-    assert [line.split("  step ")[1].split()[0] for line in progress] == ["50/120", "120/120"]
+    # A report after every step (a short job); plain lines: the first, then at most one
+    # every 10 s, and the last.
+    assert [line.split("  step ")[1].split()[0] for line in progress] == ["1/120", "120/120"]
     assert progress[-1].startswith("[########################] 100.0%")
     assert "Progress(" not in done.stdout
     meta, _ = load_generator(output.read_bytes())

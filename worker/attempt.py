@@ -27,17 +27,14 @@ from digitgan.jobs import JobRecord, JobState, JobStore
 from digitgan.leases import JobLease
 from digitgan.queue import enqueue
 from digitgan.settings import Settings
-from digitgan.specs import JobSpec
 from models import checkpoint as ckpt_format
 from models.data import DatasetError, Digits, load_dataset
 from models.evaluation import evaluate_checkpoint
-from models.train import Checkpoint, Init, TrainConfig, train
+from models.train import Checkpoint, Init, train
 from worker.heartbeat import Heartbeat
 from worker.progress import LossHistory, ProgressReporter
 
 log = logging.getLogger(__name__)
-# How many progress reports a job makes at most, whatever its length.
-PROGRESS_REPORTS = 500
 
 
 class LeaseLost(RuntimeError):
@@ -58,28 +55,6 @@ class Stores:
 
 def training_device() -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
-
-
-def train_config(spec: JobSpec) -> TrainConfig:
-    return TrainConfig(
-        architecture=spec.architecture,
-        steps=spec.steps,
-        batch_size=spec.batch_size,
-        learning_rate=spec.learning_rate,
-        d_learning_rate=spec.d_learning_rate,
-        beta1=spec.beta1,
-        beta2=spec.beta2,
-        seed=spec.seed,
-        dataset=spec.dataset,
-        checkpoint_every=spec.checkpoint_every,
-        progress_every=max(1, min(50, spec.steps // PROGRESS_REPORTS)),
-        ema_decay=spec.ema_decay,
-        label_smoothing=spec.label_smoothing,
-        loss=spec.loss,
-        augment=spec.augment,
-        spectral_norm=spec.spectral_norm,
-        r1_gamma=spec.r1_gamma,
-    )
 
 
 def run_attempt(
@@ -183,7 +158,7 @@ class _Attempt:
             history = LossHistory([p for p in jobs.losses(job.id) if p[0] <= step])
         jobs.update(job.id, resumed_from=resumed_from)
         last = train(
-            train_config(job.spec),
+            job.spec.train_config(),
             device=job.device or "cpu",
             job_id=job.id,
             on_progress=ProgressReporter(jobs, job.id, job.spec.batch_size, history),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -23,25 +24,28 @@ def _serve(_: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     """Train locally and write the final checkpoint to a file (no service needed)."""
     import torch
+    from pydantic import ValidationError
 
+    from digitgan.specs import JobRequest
     from models.checkpoint import to_bytes, write_file
     from models.data import DatasetError
     from models.evaluation import evaluate_checkpoint
-    from models.train import TrainConfig, train
+    from models.train import train
 
     torch.set_num_threads(args.threads or get_settings().worker_torch_threads)
-
-    stabilisers = {"ema_decay": args.ema_decay, "label_smoothing": args.label_smoothing}
-    config = TrainConfig(
-        architecture=args.architecture,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        dataset=args.dataset,
-        checkpoint_every=args.steps,
-        # Left out: TrainConfig's defaults.
-        **{k: v for k, v in stabilisers.items() if v is not None},
+    # The same request, and so the same recipe defaults, as a job of the service.
+    fields = (
+        *("architecture", "steps", "batch_size", "learning_rate", "d_learning_rate", "seed"),
+        *("dataset", "ema_decay", "label_smoothing", "loss", "augment"),
     )
+    asked = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
+    try:
+        spec = JobRequest(**asked).resolve()
+    except (ValidationError, ValueError) as exc:
+        print(f"digitgan train: {exc}", file=sys.stderr)
+        return 2
+    # Only the final checkpoint is written: no intermediate ones to make.
+    config = dataclasses.replace(spec.train_config(), checkpoint_every=spec.steps)
     try:
         with ProgressDisplay() as display:
             final = train(
@@ -90,9 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train locally into a checkpoint file")
     train.add_argument("output", help="checkpoint file to write (.safetensors)")
-    train.add_argument("--architecture", default="mlp")
-    train.add_argument("--steps", type=int, default=3000)
-    train.add_argument("--batch-size", type=int, default=32)
+    recipe = "default: the architecture's recipe, as for a job"
+    train.add_argument("--architecture", help="mlp, cmlp or dcgan (default: dcgan)")
+    train.add_argument("--steps", type=int, help=recipe)
+    train.add_argument("--batch-size", type=int, help=recipe)
+    train.add_argument("--learning-rate", type=float, help=recipe)
+    train.add_argument("--d-learning-rate", type=float, help=recipe)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--dataset", default="mnist-5k")
     train.add_argument("--device", default="cpu")
@@ -101,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--ema-decay", type=float, help="0 turns the weight average off")
     train.add_argument("--label-smoothing", type=float)
+    train.add_argument("--loss", help="bce or hinge")
+    train.add_argument("--augment", help="DiffAugment: translation, cutout (comma-separated)")
     train.set_defaults(func=_train)
 
     remote.add_commands(commands)
