@@ -58,17 +58,15 @@ export function formatNumber(value) {
   return Number.isInteger(value) ? value.toLocaleString() : value.toPrecision(3);
 }
 
-// A checkpoint's facts and, where it was measured, its quality numbers (`evaluation`).
+// A checkpoint's facts; its quality is quality.js's part.
 export function checkpointFacts(meta, aliases = []) {
   const facts = [
     ["architecture", meta.architecture],
-    ["step", formatNumber(meta.step)],
+    ["step", meta.step != null ? formatNumber(meta.step) : null],
+    ["data set", typeof meta.dataset === "string" ? meta.dataset : null],
     ["made", meta.created_at ? new Date(meta.created_at).toLocaleString() : null],
     ["names", aliases.length ? aliases.join(", ") : null],
   ];
-  for (const [name, value] of Object.entries(meta.evaluation || {})) {
-    facts.push([name.replaceAll("_", " "), summarise(value)]);
-  }
   return el(
     "dl",
     { class: "facts" },
@@ -78,11 +76,27 @@ export function checkpointFacts(meta, aliases = []) {
   );
 }
 
-function summarise(value) {
-  if (value === null || typeof value !== "object") return formatNumber(value);
-  return Object.entries(value)
-    .map(([key, inner]) => `${key}: ${summarise(inner)}`)
-    .join(", ");
+// The step a checkpoint id names (`<job>-<step, 7 digits>`), or null for other ids.
+export function stepOf(checkpointId) {
+  const match = /-(\d{7,})$/.exec(checkpointId);
+  return match ? Number(match[1]) : null;
+}
+
+// Uploaded data sets, newest first ([] when the API cannot say).
+export async function uploadedDatasets() {
+  const answer = await api("/v1/datasets?limit=100");
+  return answer.ok ? answer.body.datasets : [];
+}
+
+// A data set's preview as a path on this origin: the API writes absolute URLs, and the
+// page's policy loads images from its own origin only.
+export function previewPath(dataset) {
+  const url = new URL(dataset.preview_url, location.href);
+  return url.pathname + url.search;
+}
+
+export function datasetLabel(dataset) {
+  return `${dataset.name} (${formatNumber(dataset.count)} digits)`;
 }
 
 // Tell the other parts of the page that a new checkpoint may be out.
@@ -91,4 +105,20 @@ export function announceCheckpoint() {
 }
 export function onCheckpoint(callback) {
   document.addEventListener("digitgan:checkpoint", callback);
+}
+
+// ... that a data set was uploaded (`detail`: it), so every list of them is refreshed.
+export function announceDataset(dataset) {
+  document.dispatchEvent(new CustomEvent("digitgan:dataset", { detail: dataset }));
+}
+export function onDataset(callback) {
+  document.addEventListener("digitgan:dataset", (event) => callback(event.detail));
+}
+
+// ... that a person asked to see one checkpoint in the gallery (`null`: follow `latest`).
+export function showInGallery(checkpointId) {
+  document.dispatchEvent(new CustomEvent("digitgan:show", { detail: checkpointId }));
+}
+export function onShowInGallery(callback) {
+  document.addEventListener("digitgan:show", (event) => callback(event.detail));
 }

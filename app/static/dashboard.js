@@ -1,18 +1,26 @@
-// The training dashboard: start and cancel jobs, follow them live, see their checkpoints.
+// The training dashboard: upload data sets, start and cancel jobs, follow them live, see
+// their checkpoints.
 import {
   FINISHED,
   announceCheckpoint,
+  announceDataset,
   api,
   checkpointFacts,
+  datasetLabel,
   el,
   formatNumber,
   imageURL,
   onCheckpoint,
   onThemeChange,
   pageInk,
+  previewPath,
   problemText,
+  showInGallery,
+  stepOf,
+  uploadedDatasets,
   when,
 } from "./api.js";
+import { qualitySummary } from "./quality.js";
 
 const TOKEN_KEY = "digitgan.token";
 const LIST_EVERY_MS = 10000; // also catches jobs started elsewhere (the CLI)
@@ -21,10 +29,13 @@ const form = document.getElementById("job-form");
 const formStatus = document.getElementById("job-form-status");
 const jobList = document.getElementById("jobs");
 const checkpointList = document.getElementById("checkpoints");
-const cards = new Map(); // job id -> {card, job, source, lossesAt}
+const cards = new Map(); // job id -> {card, parts, details, job, source, lossesAt, kept}
+const datasetNames = new Map(); // "upload:<id>" -> its file name, for the job cards
+// Data sets whose jobs move `latest` by default (digitgan/specs.py, PUBLISHED_DATASETS).
+const PUBLISHED_DATASETS = new Set(["mnist-5k", "mnist"]);
 
 // The token lives in this tab's sessionStorage only: gone when the tab closes.
-const tokenField = form.elements.token;
+const tokenField = document.getElementById("api-token");
 tokenField.value = sessionStorage.getItem(TOKEN_KEY) || "";
 tokenField.addEventListener("input", () => sessionStorage.setItem(TOKEN_KEY, tokenField.value));
 
@@ -37,7 +48,11 @@ function authorized(options = {}) {
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   const f = form.elements;
-  const spec = { architecture: f.architecture.value };
+  const spec = { dataset: f.dataset.value, publish: f.publish.checked };
+  // Starting from a checkpoint trains its own architecture: the API refuses another.
+  const initFrom = f.init_from.value.trim();
+  if (initFrom) spec.init_from = initFrom;
+  else spec.architecture = f.architecture.value;
   for (const name of ["steps", "batch_size", "checkpoint_every", "seed"]) {
     if (f[name].value !== "") spec[name] = Number(f[name].value);
   }
@@ -53,6 +68,78 @@ form.addEventListener("submit", async (event) => {
   say(`Started job ${answer.body.id.slice(0, 8)}.`);
   show(answer.body, true);
 });
+
+// `publish` is always sent, so a job does what the box shows. Until a person clicks it,
+// the box follows the server's own default for the choices made (true for jobs on
+// mnist-5k or mnist that start from scratch); from then on it is theirs.
+let publishTouched = false;
+const publishHint = document.getElementById("publish-hint");
+function followPublishDefault() {
+  const f = form.elements;
+  const initFrom = f.init_from.value.trim() !== "";
+  f.architecture.disabled = initFrom;
+  document.getElementById("architecture-hint").hidden = !initFrom;
+  if (publishTouched) return;
+  f.publish.checked = PUBLISHED_DATASETS.has(f.dataset.value) && !initFrom;
+  publishHint.textContent = f.publish.checked
+    ? "(the default for a job on MNIST from scratch)"
+    : "(off by default for uploaded data or a start from a checkpoint)";
+}
+form.elements.publish.addEventListener("change", () => {
+  publishTouched = true;
+  publishHint.textContent = "(your choice)";
+});
+form.elements.dataset.addEventListener("change", followPublishDefault);
+form.elements.init_from.addEventListener("input", followPublishDefault);
+
+// The data set choices: the built-in digits, then every uploaded set, newest first.
+async function fillDatasets(selected = null) {
+  const select = form.elements.dataset;
+  const keep = selected || select.value;
+  const datasets = await uploadedDatasets();
+  for (const d of datasets) datasetNames.set(d.dataset, d.name);
+  select.replaceChildren(
+    el("option", { value: "mnist-5k" }, "mnist-5k (built-in MNIST digits)"),
+    ...datasets.map((d) => el("option", { value: d.dataset }, datasetLabel(d))),
+  );
+  select.value = [...select.options].some((o) => o.value === keep) ? keep : "mnist-5k";
+  followPublishDefault();
+}
+
+// Upload a zip of digit images (folders 0 to 9) as a data set to train on.
+const uploadForm = document.getElementById("upload-form");
+const uploadStatus = document.getElementById("upload-status");
+const uploadPreview = document.getElementById("upload-preview");
+uploadForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const file = uploadForm.elements.file.files[0];
+  uploadPreview.hidden = true;
+  if (!file) return sayUpload("Choose a .zip of digit images first.", true);
+  const body = new FormData();
+  body.append("file", file, file.name);
+  const options = authorized({ method: "POST", body });
+  if (!options) return sayUpload("Type the API token first (`make run` prints it).", true);
+  sayUpload(`Uploading ${file.name}…`);
+  const answer = await api("/v1/datasets", options);
+  if (!answer.ok) return sayUpload(`Not uploaded: ${refusal(answer)}`, true);
+  const dataset = answer.body;
+  const counts = dataset.per_digit.map((n, digit) => `${digit}: ${formatNumber(n)}`).join(", ");
+  const done = answer.status === 201 ? "Uploaded" : "Uploaded before:";
+  sayUpload(
+    `${done} ${dataset.name}, ${formatNumber(dataset.count)} digits (${counts}). ` +
+      "It is now the data set below.",
+  );
+  uploadPreview.src = previewPath(dataset);
+  uploadPreview.alt = `Digits from ${dataset.name}, a row per digit from 0 to 9`;
+  uploadPreview.hidden = false;
+  await fillDatasets(dataset.dataset);
+  announceDataset(dataset);
+});
+
+function sayUpload(text, refused = false) {
+  uploadStatus.textContent = text;
+  uploadStatus.classList.toggle("problem", refused);
+}
 
 function say(text) {
   formStatus.textContent = text;
@@ -82,7 +169,7 @@ async function loadJobs() {
 function show(job, newest = false, index = null) {
   let entry = cards.get(job.id);
   if (!entry) {
-    entry = { ...newCard(job), job, source: null, lossesAt: 0 };
+    entry = { ...newCard(job, newest), job, source: null, lossesAt: 0, kept: null };
     cards.set(job.id, entry);
   }
   if (newest) jobList.prepend(entry.card);
@@ -119,14 +206,16 @@ function follow(entry) {
   });
 }
 
-function newCard(job) {
+function newCard(job, startedHere) {
   const short = job.id.slice(0, 8);
   const parts = {
     state: el("span", { class: "state" }),
+    about: el("span", { class: "muted" }),
     bar: el("progress", { max: 100, value: 0, "aria-label": `Progress of job ${short}` }),
     stats: el("p", { class: "stats" }),
     error: el("p", { class: "problem", hidden: true }),
     quality: el("div"),
+    kept: el("div", { class: "kept" }),
     cancel: el("button", { type: "button", onclick: () => cancel(job.id) }, "Cancel"),
     losses: el("img", { alt: `Discriminator and generator loss curves of job ${short}` }),
   };
@@ -144,7 +233,7 @@ function newCard(job) {
       { class: "job-head" },
       el("a", { href: `/v1/jobs/${job.id}`, title: job.id }, el("code", {}, short)),
       parts.state,
-      el("span", { class: "muted" }, `${job.spec.architecture}, ${formatNumber(job.spec.steps)} steps`),
+      parts.about,
       el("span", { class: "muted" }, when(job.created_at)),
       parts.cancel,
     ),
@@ -152,25 +241,81 @@ function newCard(job) {
     parts.stats,
     parts.error,
     parts.quality,
+    parts.kept,
     details,
   );
-  if (cards.size === 0) details.open = true; // the newest job's curves, open from the start
+  // The curves of the newest job on the page, and of one started here, open at once.
+  if (cards.size === 0 || startedHere) details.open = true;
   return { card, parts, details };
 }
 
-function drawCard({ card, parts, job }) {
-  const { state, bar, stats, error, quality, cancel } = parts;
+function drawCard(entry) {
+  const { card, parts, job } = entry;
+  const { state, about, bar, stats, error, quality, cancel } = parts;
   const p = job.progress || {};
   card.dataset.state = job.state;
   state.textContent = job.state;
   state.className = `state ${job.state}`;
+  about.textContent = describe(job.spec);
   bar.value = job.state === "succeeded" ? 100 : p.percent || 0;
   bar.setAttribute("aria-valuetext", `${job.state}, ${Math.round(bar.value)}%`);
   stats.textContent = progressText(job, p);
   error.textContent = job.error || "";
   error.hidden = !job.error;
-  quality.replaceChildren(job.evaluation ? checkpointFacts({ evaluation: job.evaluation }) : "");
+  quality.replaceChildren(qualitySummary(job.evaluation) || "");
   cancel.hidden = FINISHED.has(job.state);
+  drawKept(entry);
+}
+
+// What a job trains, in a few words: architecture, steps, data set, start, publishing.
+function describe(spec) {
+  const parts = [`${spec.architecture}, ${formatNumber(spec.steps)} steps`];
+  if (spec.dataset && spec.dataset !== "mnist-5k") {
+    parts.push(`on ${datasetNames.get(spec.dataset) || spec.dataset}`);
+  }
+  if (spec.init_from) parts.push(`from ${shortened(spec.init_from)}`);
+  parts.push(spec.publish ? "publishes to latest" : "not published");
+  return parts.join(", ");
+}
+
+function shortened(name) {
+  return name.length > 16 ? `${name.slice(0, 8)}…` : name;
+}
+
+// The job's kept checkpoints (oldest first), each a thumbnail served by its id: only a
+// publishing job's final one becomes `latest`, so this is where the others are seen.
+function drawKept(entry) {
+  const ids = entry.job.checkpoints || [];
+  const key = `${ids.join(" ")}|${pageInk()}`;
+  if (key === entry.kept) return;
+  entry.kept = key;
+  const short = entry.job.id.slice(0, 8);
+  const items = ids.map((id) => {
+    const step = stepOf(id);
+    const name = step === null ? id : `step ${formatNumber(step)}`;
+    const thumb = imageURL("/v1/samples.png", {
+      n: 8, cols: 4, seed: 1, size: 56, fg: pageInk(), bg: "transparent", checkpoint: id,
+    });
+    return el(
+      "li",
+      { "data-checkpoint": id },
+      el(
+        "a",
+        { href: imageURL("/v1/samples.png", { n: 64, cols: 8, seed: 1, checkpoint: id }) },
+        el("img", { src: thumb, alt: `Eight digits from job ${short} at ${name}`, title: id }),
+      ),
+      el("span", {}, name),
+      el(
+        "button",
+        { type: "button", class: "small", onclick: () => showInGallery(id) },
+        "Show in gallery",
+        el("span", { class: "visually-hidden" }, ` (job ${short}, ${name})`),
+      ),
+    );
+  });
+  entry.parts.kept.replaceChildren(
+    ...(items.length ? [el("h4", {}, "Kept checkpoints"), el("ol", {}, ...items)] : []),
+  );
 }
 
 function progressText(job, p) {
@@ -222,6 +367,7 @@ async function loadCheckpoints() {
       }),
       el("p", {}, el("code", {}, id)),
       checkpointFacts(meta, aliases),
+      qualitySummary(meta.evaluation, { compact: true }),
     ),
   );
   checkpointList.replaceChildren(...items);
@@ -229,7 +375,10 @@ async function loadCheckpoints() {
 }
 
 onCheckpoint(loadCheckpoints);
-onThemeChange(loadCheckpoints);
-loadJobs();
+onThemeChange(() => {
+  loadCheckpoints();
+  for (const entry of cards.values()) drawKept(entry);
+});
+fillDatasets().then(loadJobs); // the cards name uploaded data sets
 loadCheckpoints();
 setInterval(loadJobs, LIST_EVERY_MS);
