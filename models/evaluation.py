@@ -272,6 +272,7 @@ def evaluate_checkpoint(
     generator_state: dict[str, torch.Tensor],
     n: int = DEFAULT_SAMPLES,
     data: Digits | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """`evaluate` for a checkpoint's generator; `data` is the digits it was trained on
     when they are a style of their own (an upload). Skipped (with the reason) for a
@@ -283,4 +284,4 @@ def evaluate_checkpoint(
         }
     generator = build_generator(meta["architecture"], meta["sizes"])
     generator.load_state_dict(generator_state)
-    return evaluate(generator.eval(), n, data=data)
+    return evaluate(generator.eval(), n, seed, data=data)
