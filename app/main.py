@@ -53,6 +53,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         configure_logging(settings)
         # Request handling shares these cores; keep torch from taking all of them.
         torch.set_num_threads(settings.api_torch_threads)
+        # oneDNN's convolutions cost more than PyTorch's own at the API's few rows a pass
+        # (0.38 against 0.55 ms for one dcgan digit; docs/benchmarks.md, "Serving"). The
+        # API only samples, so the switch is for the whole process.
+        torch.backends.mkldnn.enabled = False
         client = connect(settings)
         checkpoints = CheckpointStore(client, settings.redis_prefix)
         state = Services(
@@ -93,8 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Train GANs on handwritten digits; serve the digits they generate as PNG.",
         lifespan=lifespan,
     )
-    app.include_router(jobs.router, responses=INVALID)
+    # Images first: routes are matched in order, and they are most of the traffic.
     app.include_router(images.router)
+    app.include_router(jobs.router, responses=INVALID)
     app.include_router(checkpoints.router)
     app.include_router(datasets.router)
     # Innermost: repeated images skip routing, but still get CORS headers and metrics.

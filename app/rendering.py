@@ -12,7 +12,7 @@ from app.sampler import LoadedModel
 from models.sampling import InkRequest, draw
 
 # Part of every ETag: bump it when the same request would render different bytes.
-RENDERER_VERSION = 2
+RENDERER_VERSION = 3
 DIGIT_SIDE = 28
 
 
