@@ -10,7 +10,9 @@ its default settings. Images per second are timed over the last `--steps` steps,
 as many warm-up steps; each is printed with its ratio to the Keras program's.
 
 `--device cuda` times the architectures on a GPU (Keras is skipped there: the target
-compares CPU runs), e.g. `--device cuda --batch-size 256`.
+compares CPU runs), e.g. `--device cuda --batch-size 256`. `--jobs 1,2,4,8` then times
+that many training processes at once, as a worker with DIGITGAN_GPU_JOBS runs them, and
+prints their images/s in all against one job's.
 """
 
 from __future__ import annotations
@@ -149,7 +151,18 @@ def measure_one(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
+def run_children(name: str, args: argparse.Namespace, jobs: int) -> list[dict]:
+    """`jobs` measurements of `name` at once, each a process of its own (as a worker with
+    DIGITGAN_GPU_JOBS runs jobs): their results."""
+    procs = [_start_child(name, args) for _ in range(jobs)]
+    return [_result(name, proc) for proc in procs]
+
+
 def run_child(name: str, args: argparse.Namespace) -> dict:
+    return run_children(name, args, 1)[0]
+
+
+def _start_child(name: str, args: argparse.Namespace) -> subprocess.Popen[str]:
     env = os.environ | {
         "KERAS_BACKEND": "torch",
         "OMP_NUM_THREADS": str(args.threads),
@@ -158,10 +171,18 @@ def run_child(name: str, args: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, "--one", name, "--threads", str(args.threads)]
     command += ["--batch-size", str(args.batch_size), "--steps", str(args.steps)]
     command += ["--device", args.device]
-    out = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"{name} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    if args.graph:
+        command.append("--graph")
+    return subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _result(name: str, proc: subprocess.Popen[str]) -> dict:
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{err[-3000:]}")
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -171,8 +192,24 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300, help="timed steps (after as many)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--architectures", default="mlp,cmlp,dcgan")
+    parser.add_argument(
+        "--jobs",
+        default="1",
+        help="concurrent jobs, e.g. 1,2,4,8: each architecture again with that many "
+        "training processes at once; their images/s are summed",
+    )
+    parser.add_argument(
+        "--graph",
+        action="store_true",
+        help="the training step as one CUDA graph (not built yet: docs/benchmarks.md, GPU)",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.graph:
+        raise SystemExit(
+            "--graph: the CUDA-graph training step is not built yet (it needs a GPU to be "
+            "built and checked on; docs/benchmarks.md, GPU, says what remains)"
+        )
     if args.one:
         measure_one(args)
         return
@@ -203,6 +240,17 @@ def main() -> None:
             ),
             flush=True,
         )
+    concurrency = [int(n) for n in args.jobs.split(",")]
+    if concurrency != [1]:
+        print(f"\n{'program':<8} {'jobs':>5} {'images/s in all':>16} {'x one job':>10}")
+        for name in args.architectures.split(","):
+            alone = None
+            for jobs in concurrency:
+                total = sum(r["images_per_second"] for r in run_children(name, args, jobs))
+                if jobs == 1:
+                    alone = total
+                ratio = f"{total / alone:.2f}" if alone else "-"
+                print(f"{name:<8} {jobs:>5} {total:>16.0f} {ratio:>10}", flush=True)
 
 
 if __name__ == "__main__":
