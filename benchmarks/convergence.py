@@ -32,6 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 MILESTONES = (30, 60, 120, 300, 600)
+# Snapshots at these steps too (`s020000`): the older figures and the mlp target are
+# stated in steps.
+STEP_SNAPSHOTS = (20000,)
 SEEDS = (1, 2, 3)
 OUT = ROOT / "test-output" / "convergence"
 
@@ -43,7 +46,7 @@ STUDIES: dict[str, tuple[int, dict[str, dict]]] = {
         {
             "dcgan": DCGAN,
             "lr-4e-4": DCGAN | {"learning_rate": 4e-4},
-            "ttur-2e-4/8e-4": DCGAN | {"d_learning_rate": 8e-4},
+            "ttur-d-8e-4": DCGAN | {"d_learning_rate": 8e-4},
             "hinge": DCGAN | {"loss": "hinge"},
             "sn": DCGAN | {"spectral_norm": True},
             "hinge+sn-b0.0": DCGAN
@@ -64,6 +67,8 @@ STUDIES: dict[str, tuple[int, dict[str, dict]]] = {
         120,
         {
             "lr-8e-4": DCGAN | {"learning_rate": 8e-4},
+            "lr-6e-4": DCGAN | {"learning_rate": 6e-4},
+            "lr-g-4e-4-d-2e-4": DCGAN | {"learning_rate": 4e-4, "d_learning_rate": 2e-4},
             "lr-4e-4+d-8e-4": DCGAN | {"learning_rate": 4e-4, "d_learning_rate": 8e-4},
             "lr-4e-4+hinge": DCGAN | {"learning_rate": 4e-4, "loss": "hinge"},
             "lr-4e-4+r1": DCGAN | {"learning_rate": 4e-4, "r1_gamma": 1.0},
@@ -98,29 +103,33 @@ def run_one(variant: dict, seed: int, budget: float, folder: Path) -> None:
     )
     start, excluded, pending = cpu_seconds(), 0.0, None
     done: list[int] = []
+    steps, at_step = 0, False
 
     def elapsed() -> float:
         return cpu_seconds() - start - excluded
 
     def checkpoint_now() -> bool:
-        nonlocal pending
-        if len(done) < len(milestones) and elapsed() >= milestones[len(done)]:
+        nonlocal pending, steps, at_step
+        steps += 1  # called once after every step
+        at_step = steps in STEP_SNAPSHOTS
+        if at_step or (len(done) < len(milestones) and elapsed() >= milestones[len(done)]):
             pending = cpu_seconds()
             return True
         return False
 
     def on_checkpoint(c) -> None:
-        nonlocal pending, excluded
+        nonlocal pending, excluded, at_step
         if pending is None:
             return
-        milestone = milestones[len(done)]
-        c.meta |= {
-            "id": f"{folder.parent.name}-{folder.name}-t{milestone}",
-            "cpu_seconds": round(pending - start - excluded, 2),
-            "milestone": milestone,
-        }
-        write_file(folder / f"t{milestone:04d}.safetensors", to_bytes(c.meta, c.generator_state))
-        done.append(milestone)
+        meta = {"cpu_seconds": round(pending - start - excluded, 2)}
+        if at_step:
+            name, at_step = f"s{c.meta['step']:06d}", False
+        else:
+            name = f"t{milestones[len(done)]:04d}"
+            meta["milestone"] = milestones[len(done)]
+            done.append(milestones[len(done)])
+        c.meta |= meta | {"id": f"{folder.parent.name}-{folder.name}-{name}"}
+        write_file(folder / f"{name}.safetensors", to_bytes(c.meta, c.generator_state))
         excluded += cpu_seconds() - pending
         pending = None
 
@@ -169,7 +178,7 @@ def evaluate_all(out: Path) -> None:
 
     torch.set_num_threads(1)  # beside training runs, more threads only spin
 
-    for path in sorted(out.glob("*/seed*/t*.safetensors")):
+    for path in sorted([*out.glob("*/seed*/t*.safetensors"), *out.glob("*/seed*/s*.safetensors")]):
         scores = path.with_suffix(".json")
         if scores.exists():
             continue
@@ -190,20 +199,38 @@ COLUMNS = (
 )
 
 
+def _runs(out: Path, name: str, snapshot: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(out.glob(f"{name}/seed*/{snapshot}.json"))]
+
+
+def summary(out: Path, variants: list[str], key: str = "frechet_distance_ratio") -> str:
+    """One row per variant: `key`'s median (range) at each CPU-time milestone."""
+    lines = [
+        "| variant | " + " | ".join(f"{m} CPU s" for m in MILESTONES) + " |",
+        "|---|" + "---|" * len(MILESTONES),
+    ]
+    for name in variants:
+        cells = []
+        for milestone in MILESTONES:
+            values = [r[key] for r in _runs(out, name, f"t{milestone:04d}") if r.get(key)]
+            cells.append(_median_range(values, "{:.2f}") if values else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def table(out: Path, variants: list[str]) -> str:
     lines = [
         "| variant | CPU s | steps | " + " | ".join(c[0] for c in COLUMNS) + " |",
         "|---|---|---|" + "---|" * len(COLUMNS),
     ]
+    snapshots = [f"t{m:04d}" for m in MILESTONES] + [f"s{s:06d}" for s in STEP_SNAPSHOTS]
     for name in variants:
-        for milestone in MILESTONES:
-            runs = [
-                json.loads(p.read_text())
-                for p in sorted(out.glob(f"{name}/seed*/t{milestone:04d}.json"))
-            ]
+        for snapshot in snapshots:
+            runs = _runs(out, name, snapshot)
             if not runs:
                 continue
-            cells = [str(milestone), _median_range([r["step"] for r in runs], "{:.0f}")]
+            cpu = _median_range([r["cpu_seconds"] for r in runs], "{:.0f}")
+            cells = [cpu, _median_range([r["step"] for r in runs], "{:.0f}")]
             for _, key, fmt in COLUMNS:
                 values = [r[key] for r in runs if r.get(key) is not None]
                 cells.append(_median_range(values, fmt) if values else "-")
@@ -228,6 +255,7 @@ def main() -> None:
     commands.add_parser("evaluate")
     tab = commands.add_parser("table")
     tab.add_argument("--study", choices=STUDIES)
+    tab.add_argument("--summary", action="store_true", help="one row per variant, FID ratio")
     run = commands.add_parser("_run")
     run.add_argument("spec")
     run.add_argument("folder")
@@ -248,7 +276,7 @@ def main() -> None:
             if args.study
             else sorted({p.parent.parent.name for p in args.out.glob("*/seed*/*.json")})
         )
-        print(table(args.out, names))
+        print(summary(args.out, names) if args.summary else table(args.out, names))
 
 
 if __name__ == "__main__":
