@@ -54,8 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Request handling shares these cores; keep torch from taking all of them.
         torch.set_num_threads(settings.api_torch_threads)
         # oneDNN's convolutions cost more than PyTorch's own at the API's few rows a pass
-        # (0.38 against 0.55 ms for one dcgan digit; docs/benchmarks.md, "Serving"). The
-        # API only samples, so the switch is for the whole process.
+        # (0.38 against 0.55 ms for a lone dcgan digit, 0.17 against 0.21 ms a digit in
+        # batches of 16; docs/benchmarks.md, "Serving"). The API only samples, so the
+        # switch is for the whole process.
         torch.backends.mkldnn.enabled = False
         client = connect(settings)
         checkpoints = CheckpointStore(client, settings.redis_prefix)

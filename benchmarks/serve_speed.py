@@ -16,7 +16,8 @@ bundled model. It drives it on loopback at each concurrency level:
 with `wrk` (C, a few microseconds of CPU per request: what a real client costs the server
 little of) and, for comparison with older figures, a Python asyncio client in a process
 of its own (which takes a core's share of CPU from a small machine). The cases take
-turns, round after round, so a shared machine's changing load falls on all alike. Prints,
+turns, round after round, so a shared machine's changing load falls on all alike, after
+an untimed warm-up of each (`--warmup` seconds). Prints,
 per process count, load generator, case and level: the median requests/s over the rounds,
 its ratio to the same run's ceiling, p50/p99 latency, and errors; then one JSON line.
 """
@@ -54,11 +55,13 @@ CASES = {
     "fresh": lambda i: f"/v1/digits/{i % 10}.png?seed={1_000_000 + i}",
     "cached": lambda i: f"/v1/digits/{i % 10}.png?seed={(i // 10) % 10}",
 }
-# The same cases for wrk: a Lua request() per case (a fresh seed per request, from a
-# random start per thread so no two threads ask for the same one).
+# The same cases for wrk: a Lua request() per case. Fresh seeds start from a random
+# point per thread and per run: wrk's Lua random numbers are not seeded by themselves, and
+# a run that repeated an earlier run's seeds would measure the cache.
 WRK_SCRIPTS = {
     "ceiling": 'request = function() return wrk.format("GET", "/healthz") end',
     "fresh": """
+math.randomseed(os.time() + (tonumber(string.sub(tostring({}), 8), 16) or 0) % 1000003)
 local n, base = 0, math.random(1, 2000000000)
 request = function()
   n = n + 1
@@ -198,6 +201,9 @@ def run(args: argparse.Namespace, redis_url: str, scripts: Path) -> list[dict]:
             env = os.environ | {"DIGITGAN_REDIS_URL": redis_url, "DIGITGAN_REDIS_PREFIX": prefix}
             port = free_port()
             start_api(env, port, workers, stack)
+            # Untimed first: a new process is slower for a few seconds.
+            for case in CASES:
+                measure_wrk(port, case, max(args.levels), args.warmup, scripts)
             for load in args.load:
                 for connections in args.levels:
                     runs: dict[str, list[dict]] = {case: [] for case in CASES}
@@ -241,6 +247,7 @@ def main() -> int:
     parser.add_argument("--levels", default="4,32", help="concurrent connections")
     parser.add_argument("--seconds", type=int, default=4, help="per case, level and round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=5, help="untimed seconds per case first")
     parser.add_argument("--load", default="wrk,python", help="load generators: wrk, python")
     args = parser.parse_args()
     args.workers = [int(w) for w in args.workers.split(",")]

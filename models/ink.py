@@ -14,10 +14,9 @@ import torch
 # The generator always runs on exactly this many rows (padding the last chunk). CPU
 # matrix kernels pick their blocking by the row count, and a row's last bits change with
 # it; a fixed shape makes a request's pixels independent of what it was batched with.
-# Four rows: a few requests in flight waste little padding, and many lose little to the
-# smaller matrices (docs/benchmarks.md, "Serving": under wrk, 4 rows served fresh digits
-# at 0.31 and 0.68 of the ceiling at 4 and 32 connections; 8 rows at 0.21 and 0.63;
-# 2 rows at 0.24 and 0.57).
+# Four rows: under wrk, fresh digits of the bundled dcgan came at 906 and 1,321 a second
+# (4 and 32 connections) with 4-row chunks, against 572 and 1,138 with 8 rows and 891
+# and 939 with 1 (docs/benchmarks.md, "Serving").
 CHUNK_ROWS = 4
 
 
