@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # (0.38 against 0.55 ms for a lone dcgan digit, 0.17 against 0.21 ms a digit in
         # batches of 16; docs/benchmarks.md, "Serving"). The API only samples, so the
         # switch is for the whole process.
-        torch.backends.mkldnn.enabled = False
+        torch.backends.mkldnn.set_flags(False)
         client = connect(settings)
         checkpoints = CheckpointStore(client, settings.redis_prefix)
         state = Services(

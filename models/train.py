@@ -62,6 +62,9 @@ class TrainConfig:
     r1_gamma: float = 0.0
     # DiffAugment policy: comma-separated names of AUGMENTATIONS ("" is none).
     augment: str = ""
+    # From this fraction of `steps` on, both learning rates fall linearly to 0 at the end
+    # (1.0: never); a long run settles instead of wandering off its best point.
+    lr_decay_from: float = 1.0
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -198,6 +201,7 @@ def train(
 
     window_start, window_step = time.perf_counter(), step
     while step < config.steps and not (should_stop and should_stop()):
+        _decay_learning_rates(config, step, (opt_g, opt_d))
         idx = torch.randint(0, len(real_labels), (batch,), device=device, generator=rng)
         labels = real_labels[idx]
         z = torch.randn(batch, latent_dim(generator), device=device, generator=rng)
@@ -236,6 +240,21 @@ def train(
         if periodic and step < config.steps:
             checkpoint(step, final=False)
     return checkpoint(step, final=True)
+
+
+def _decay_learning_rates(
+    config: TrainConfig, step: int, optimizers: tuple[torch.optim.Adam, torch.optim.Adam]
+) -> None:
+    """Both learning rates, scaled down linearly to 0 over the last (1 - lr_decay_from) of
+    the steps (a function of the step alone, so resuming does the same)."""
+    start = config.lr_decay_from * config.steps
+    if step < start:
+        return
+    scale = max(0.0, (config.steps - step) / max(config.steps - start, 1))
+    rates = (config.learning_rate, config.d_learning_rate or config.learning_rate)
+    for optimizer, rate in zip(optimizers, rates, strict=True):
+        for group in optimizer.param_groups:
+            group["lr"] = rate * scale
 
 
 class _Losses:

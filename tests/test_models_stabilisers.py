@@ -129,3 +129,55 @@ def test_dcgan_publishes_averaged_weights_with_their_own_norm_statistics():
         final.generator_state["upsample.1.running_var"],
         train(TINY_DCGAN).generator_state["upsample.1.running_var"],
     )
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"loss": "hinge"},
+        {"spectral_norm": True},
+        {"r1_gamma": 1.0},
+        {"augment": "translation,cutout"},
+        {"d_learning_rate": 1e-3},
+        {"lr_decay_from": 0.0},
+    ],
+    ids=lambda o: next(iter(o)),
+)
+def test_each_training_option_changes_training_and_resumes_exactly(option):
+    base = TrainConfig(architecture="dcgan", steps=8, checkpoint_every=4, seed=3, ema_decay=0)
+    changed = TrainConfig(**{**base.__dict__, **option})
+    plain, seen = train(base), []
+    whole = train(changed, on_checkpoint=seen.append)
+    assert any(
+        not torch.equal(plain.generator_state[k], whole.generator_state[k])
+        for k in plain.generator_state
+    )
+    resumed = train(changed, resume=seen[0].training_state)
+    for name, tensor in whole.generator_state.items():
+        assert torch.equal(tensor, resumed.generator_state[name]), name
+
+
+def test_learning_rates_fall_to_zero_over_the_last_part_of_the_run():
+    from models.train import _decay_learning_rates
+
+    config = TrainConfig(steps=100, learning_rate=0.2, d_learning_rate=0.4, lr_decay_from=0.5)
+    g, d = (torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1.0) for _ in range(2))
+    rates = []
+    for step in (0, 49, 50, 75, 100):
+        _decay_learning_rates(config, step, (g, d))
+        rates.append((g.param_groups[0]["lr"], d.param_groups[0]["lr"]))
+    assert rates[:2] == [(1.0, 1.0)] * 2  # untouched before the decay starts
+    assert rates[2:] == [(0.2, 0.4), (0.1, 0.2), (0.0, 0.0)]
+
+
+def test_diffaugment_shifts_and_cuts_out_on_paper():
+    from models.train import _cutout, _translate
+
+    rng = torch.Generator().manual_seed(0)
+    ink = torch.ones(64, 28, 28)  # every pixel full ink
+    shifted = _translate(ink, rng)
+    assert shifted.shape == ink.shape and set(shifted.unique().tolist()) == {-1.0, 1.0}
+    cut = _cutout(ink, rng)
+    holes = (cut == -1).flatten(1).sum(1)
+    assert (holes > 0).all() and (holes <= 14 * 14).all()  # paper where it was cut
+    assert not torch.equal(_translate(ink, rng), shifted)  # drawn afresh every time
