@@ -81,6 +81,16 @@ STUDIES: dict[str, tuple[int, dict[str, dict]]] = {
         600,
         {"mlp": {"architecture": "mlp"}, "cmlp": {"architecture": "cmlp"}, "dcgan": DCGAN},
     ),
+    # The seed's mlp (its layer shapes kept) to past 20000 steps, with the changes that
+    # helped dcgan.
+    "mlp": (
+        300,
+        {
+            "mlp": {"architecture": "mlp"},
+            "mlp-lr-4e-4": {"architecture": "mlp", "learning_rate": 4e-4},
+            "mlp-hinge+sn": {"architecture": "mlp", "loss": "hinge", "spectral_norm": True},
+        },
+    ),
 }
 
 
