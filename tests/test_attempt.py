@@ -39,6 +39,17 @@ def attempt(settings, redis_client):
     return run
 
 
+def stop_once_training(attempt, jobs, job_id: str):
+    """Run an attempt, stop its worker (as SIGTERM does) once it trains; the record."""
+    shutdown = threading.Event()
+    runner = threading.Thread(target=attempt, args=(job_id, shutdown))
+    runner.start()
+    wait_until(lambda: jobs.get(job_id).progress.step > 0, 60, "training")
+    shutdown.set()
+    runner.join(60)
+    return jobs.get(job_id)
+
+
 def queue(jobs, **request):
     return jobs.create(JobRequest(**TINY | request).resolve())
 
@@ -62,13 +73,7 @@ def test_a_job_publishes_its_checkpoints_and_only_its_final_one_becomes_latest(
 
     # A second job stopped half-way: its checkpoints are servable by id, `latest` stays.
     second = queue(jobs, steps=100_000, checkpoint_every=2000)
-    shutdown = threading.Event()
-    runner = threading.Thread(target=attempt, args=(second.id, shutdown))
-    runner.start()
-    wait_until(lambda: jobs.get(second.id).progress.step > 0, 60, "training")
-    shutdown.set()
-    runner.join(60)
-    stopped = jobs.get(second.id)
+    stopped = stop_once_training(attempt, jobs, second.id)
     assert stopped.state == "queued" and stopped.checkpoint_id.startswith(second.id)
     assert checkpoints.latest_id() == done.checkpoint_id
 
@@ -95,13 +100,7 @@ def test_a_stopping_worker_requeues_the_job_under_its_own_id(
     jobs, checkpoints, attempt, redis_client, keys
 ):
     job = queue(jobs, steps=100_000, checkpoint_every=2000)
-    shutdown = threading.Event()
-    runner = threading.Thread(target=attempt, args=(job.id, shutdown))
-    runner.start()
-    wait_until(lambda: jobs.get(job.id).progress.step > 0, 60, "training")
-    shutdown.set()
-    runner.join(60)
-    requeued = jobs.get(job.id)
+    requeued = stop_once_training(attempt, jobs, job.id)
     assert requeued.state == "queued" and "worker shut down at step" in requeued.history[-1].note
     step = int(requeued.checkpoint_id.rsplit("-", 1)[1])
     assert step >= requeued.progress.step > 0
