@@ -84,6 +84,11 @@ class JobRecord(BaseModel):
     history: list[Transition] = Field(default_factory=list)
     # models.evaluation.evaluate's numbers for the final checkpoint (also in its metadata).
     evaluation: dict[str, Any] | None = None
+    cpu_seconds: float | None = Field(
+        None,
+        description="CPU time the job's attempts took in all (data, training, scoring, "
+        "publishing), counted when an attempt ends.",
+    )
 
 
 LossPoint = tuple[int, float, float]  # (step, d_loss, g_loss)
@@ -243,9 +248,9 @@ class JobStore:
 
         return self._change(job_id, decide, watch=(key,), guard=still_holder) is not None
 
-    def requeue(self, job_id: str, lease_token: str, note: str) -> bool:
+    def requeue(self, job_id: str, lease_token: str, note: str, **fields: Any) -> bool:
         """running -> queued, by the worker that holds the lease as it shuts down."""
-        return self.finish(job_id, JobState.queued, lease_token, note=note)
+        return self.finish(job_id, JobState.queued, lease_token, note=note, **fields)
 
     def expire_lost(self, job_id: str, max_attempts: int, requeue_note: str) -> JobState | None:
         """A running job whose lease expired: requeue it, or fail it after `max_attempts`,

@@ -61,6 +61,7 @@ def test_a_job_publishes_its_checkpoints_and_only_its_final_one_becomes_latest(
     attempt(first.id)
     done = jobs.get(first.id)
     assert done.state == "succeeded" and done.checkpoint_id == f"{first.id}-0000030"
+    assert 0 < done.cpu_seconds < 600
     assert checkpoints.latest_id() == done.checkpoint_id
     assert done.evaluation["verdict"] and checkpoints.meta(done.checkpoint_id)["evaluation"]
     assert checkpoints.job_checkpoint_ids(first.id) == [f"{first.id}-{s:07d}" for s in (10, 20, 30)]

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,6 +113,7 @@ class _Attempt:
         self.job, self.settings, self.stores = job, settings, stores
         self.heartbeat, self.shutdown = heartbeat, shutdown
         self.newest = job.checkpoint_id  # the job's newest published checkpoint
+        self.started = time.process_time()
         self.style: Digits | None = None  # uploaded digits: the style the job is judged by
 
     def stop_requested(self) -> bool:
@@ -119,6 +121,10 @@ class _Attempt:
         if self.heartbeat.lost.is_set():
             raise LeaseLost(self.job.id)
         return self.heartbeat.cancelled.is_set() or self.shutdown.is_set()
+
+    def cpu_seconds(self) -> float:
+        """The job's CPU time in all: earlier attempts' and this one's so far."""
+        return round((self.job.cpu_seconds or 0) + time.process_time() - self.started, 2)
 
     def run(self) -> None:
         job, jobs = self.job, self.stores.jobs
@@ -143,7 +149,7 @@ class _Attempt:
             self.end(JobState.cancelled, note=f"cancelled at step {step}; {kept}")
         elif self.shutdown.is_set():
             note = f"worker shut down at step {step}; requeued to resume from it"
-            if jobs.requeue(job.id, token, note):
+            if jobs.requeue(job.id, token, note, cpu_seconds=self.cpu_seconds()):
                 enqueue(self.stores.celery, job.id)
         else:
             self.end(JobState.succeeded)
@@ -174,6 +180,7 @@ class _Attempt:
         """End the record (under the lease); the newest checkpoint's training state is
         kept for resume_from a while longer, then dropped."""
         token = self.heartbeat.lease.token
+        fields["cpu_seconds"] = self.cpu_seconds()
         if self.stores.jobs.finish(self.job.id, state, token, note, **fields) and self.newest:
             retention = self.settings.training_state_retention_s
             self.stores.checkpoints.drop_training_state_later(self.newest, retention)
