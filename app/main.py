@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -82,6 +83,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.heartbeat_s,
             publish_bundled=settings.publish_bundled,
         )
+        if settings.publish_bundled:
+            # Before the first request: a fresh service serves the bundled model at once.
+            # (Redis away: the reaper publishes it once Redis is back.)
+            with contextlib.suppress(redis.RedisError):
+                checkpoints.publish_bundled()
         state.models.start()
         state.batcher.start()
         reaper.start()
