@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.state import services
 from digitgan.queue import TRAIN_TASK, create_celery
-from tests.conftest import private_settings
+from tests.conftest import private_settings, running_worker
 from tests.support import AUTH, FAST, TINY
 from tests.support.checkpoints import publish_trained
 from tests.support.processes import RedisServer, kill_tree, settings_env, start_worker, wait_ready
@@ -302,3 +302,17 @@ def test_a_killed_training_process_is_noticed_at_once_not_after_its_lease(
         assert second["state"] == "running" and second["resumed_from"] >= kept
         client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH)
         assert finished(client, job["id"])["state"] == "cancelled"
+
+
+def test_a_worker_runs_gpu_jobs_at_once_each_in_its_own_process(client, settings, tmp_path):
+    """DIGITGAN_GPU_JOBS: the worker's pool has that many processes, one job each."""
+    with running_worker(settings, tmp_path / "w.log", DIGITGAN_GPU_JOBS="2"):
+        both = [
+            submit(client, **TINY | {"steps": 100_000, "checkpoint_every": 2000}) for _ in range(2)
+        ]
+        for job in both:
+            job_in(client, job["id"], lambda j: j["progress"]["step"] > 0, 90)
+        assert all(job_record(client, j["id"])["state"] == "running" for j in both)
+        for job in both:
+            client.post(f"/v1/jobs/{job['id']}/cancel", headers=AUTH)
+        assert {finished(client, j["id"])["state"] for j in both} == {"cancelled"}

@@ -55,8 +55,6 @@ def start_worker(
         "-A",
         app,
         "worker",
-        "--concurrency",
-        "1",
         "--loglevel",
         "INFO",
         "--without-gossip",
