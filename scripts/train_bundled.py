@@ -48,7 +48,13 @@ def snapshots(work: Path) -> list[Path]:
 
 
 def train_with_snapshots(args: argparse.Namespace) -> None:
-    fields = recipe_fields("dcgan") | SETTINGS
+    fields = (
+        recipe_fields("dcgan")
+        | SETTINGS
+        | dict(
+            (field, json.loads(value)) for field, value in (item.split("=", 1) for item in args.set)
+        )
+    )
     config = TrainConfig(
         architecture="dcgan",
         **(fields | {"steps": args.steps, "checkpoint_every": args.every, "seed": args.seed}),
@@ -101,6 +107,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--work", type=Path, default=ROOT / "data" / "bundled")
     parser.add_argument("--output", type=Path, default=bundled.WEIGHTS)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=JSON",
+        help="a training setting instead of SETTINGS', e.g. --set augment='\"\"'",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.work.mkdir(parents=True, exist_ok=True)
