@@ -74,7 +74,8 @@ STUDIES: dict[str, tuple[int, dict[str, dict]]] = {
             "lr-4e-4+r1": DCGAN | {"learning_rate": 4e-4, "r1_gamma": 1.0},
             "lr-4e-4+sn": DCGAN | {"learning_rate": 4e-4, "spectral_norm": True},
             "lr-4e-4+ema-0.995": DCGAN | {"learning_rate": 4e-4, "ema_decay": 0.995},
-            "lr-4e-4+g64": DCGAN | {"learning_rate": 4e-4, "sizes": {"g_channels": 64}},
+            "lr-4e-4+g16-d16": DCGAN
+            | {"learning_rate": 4e-4, "sizes": {"g_channels": 16, "d_channels": 16}},
         },
     ),
     "architectures": (
@@ -84,7 +85,7 @@ STUDIES: dict[str, tuple[int, dict[str, dict]]] = {
     # The seed's mlp (its layer shapes kept) to past 20000 steps, with the changes that
     # helped dcgan.
     "mlp": (
-        300,
+        600,
         {
             "mlp": {"architecture": "mlp"},
             "mlp-lr-4e-4": {"architecture": "mlp", "learning_rate": 4e-4},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -111,6 +112,19 @@ class JobRequest(BaseModel):
         description=f"Real images are labelled 1 - this (bce loss). {RECIPE}",
     )
     loss: str | None = Field(None, description=f"One of: {', '.join(LOSSES)}. {RECIPE}")
+    r1_gamma: float | None = Field(
+        None,
+        ge=0,
+        le=100,
+        description=f"Weight of the R1 gradient penalty on real digits; 0: off. {RECIPE}",
+    )
+    lr_decay_from: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="From this fraction of the steps on, both learning rates fall "
+        f"linearly to 0 at the last step; 1: never. {RECIPE}",
+    )
     augment: str | None = Field(
         None,
         max_length=64,
@@ -173,19 +187,8 @@ class JobRequest(BaseModel):
             every = min(steps, max(floor, DEFAULT_CHECKPOINT_EVERY))
         fresh = self.init_from is None and self.resume_from is None
         publish = self.dataset in PUBLISHED_DATASETS and fresh
-        defaults: dict[str, Any] = {
+        defaults: dict[str, Any] = asdict(base) | {
             "steps": steps,
-            "batch_size": base.batch_size,
-            "learning_rate": base.learning_rate,
-            "d_learning_rate": base.d_learning_rate,
-            "beta1": base.beta1,
-            "beta2": base.beta2,
-            "ema_decay": base.ema_decay,
-            "label_smoothing": base.label_smoothing,
-            "loss": base.loss,
-            "augment": base.augment,
-            "spectral_norm": base.spectral_norm,
-            "r1_gamma": base.r1_gamma,
             "seed": secrets.randbelow(2**31),
             "publish": publish,
         }
@@ -226,6 +229,7 @@ class JobSpec(BaseModel):
     beta2: float = 0.999
     spectral_norm: bool = False
     r1_gamma: float = 0.0
+    lr_decay_from: float = 1.0
 
     def train_config(self) -> TrainConfig:
         """The training loop's configuration for this spec (what the worker and the local
@@ -250,4 +254,5 @@ class JobSpec(BaseModel):
             augment=self.augment,
             spectral_norm=self.spectral_norm,
             r1_gamma=self.r1_gamma,
+            lr_decay_from=self.lr_decay_from,
         )

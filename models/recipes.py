@@ -26,13 +26,21 @@ class Recipe:
     augment: str = ""
     spectral_norm: bool = False
     r1_gamma: float = 0.0
+    lr_decay_from: float = 1.0
 
 
 # The seed program's settings for the MLPs; dcgan's from the convergence study.
 RECIPES: dict[str, Recipe] = {
     "mlp": Recipe(steps=3000, batch_size=32, learning_rate=2e-4, d_learning_rate=2e-4),
     "cmlp": Recipe(steps=3000, batch_size=32, learning_rate=2e-4, d_learning_rate=2e-4),
-    "dcgan": Recipe(steps=4000, batch_size=32, learning_rate=2e-4, d_learning_rate=2e-4),
+    "dcgan": Recipe(
+        steps=5500,
+        batch_size=32,
+        learning_rate=4e-4,
+        d_learning_rate=4e-4,
+        r1_gamma=1.0,
+        lr_decay_from=0.5,
+    ),
 }
 
 

@@ -1,6 +1,6 @@
 """Train the bundled model (models/bundled.safetensors), reproducibly.
 
-    .venv/bin/python scripts/train_bundled.py [--steps 100000] [--every 5000] [--seed 1]
+    .venv/bin/python scripts/train_bundled.py [--steps 16000] [--every 2000] [--seed 1]
 
 A `dcgan` on the 4000 mnist-5k training digits (the other 1000 stay held out), with the
 study's winning settings (docs/benchmarks.md, "Convergence") on one CPU thread and fixed
@@ -33,12 +33,12 @@ from models.train import Checkpoint, TrainConfig, train  # noqa: E402
 SELECTION_SEED = 1  # choosing among snapshots; the numbers shipped use seed 0
 MIN_ACCURACY = 0.99
 # The recipe's settings, with these for a long run (docs/benchmarks.md, "The bundled
-# model"): differentiable augmentation keeps the discriminator from learning the 4000
-# digits by heart, and the learning rates fall to 0 over the second half of the steps.
+# model"): at a constant rate, quality peaks near 10000 steps and then wanders off, so the
+# learning rates fall to 0 over the second half of the steps and the run settles instead.
 SETTINGS: dict[str, object] = {
     "learning_rate": 4e-4,
     "d_learning_rate": 4e-4,
-    "augment": "translation",
+    "augment": "",
     "lr_decay_from": 0.5,
 }
 
@@ -102,8 +102,8 @@ def choose(args: argparse.Namespace) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=100_000)
-    parser.add_argument("--every", type=int, default=5000)
+    parser.add_argument("--steps", type=int, default=16_000)
+    parser.add_argument("--every", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--work", type=Path, default=ROOT / "data" / "bundled")
     parser.add_argument("--output", type=Path, default=bundled.WEIGHTS)

@@ -36,7 +36,7 @@ def _train(args: argparse.Namespace) -> int:
     # The same request, and so the same recipe defaults, as a job of the service.
     fields = (
         *("architecture", "steps", "batch_size", "learning_rate", "d_learning_rate", "seed"),
-        *("dataset", "ema_decay", "label_smoothing", "loss", "augment"),
+        *("dataset", "ema_decay", "label_smoothing", "loss", "augment", "lr_decay_from"),
     )
     asked = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     try:
@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--ema-decay", type=float, help="0 turns the weight average off")
     train.add_argument("--label-smoothing", type=float)
+    train.add_argument("--lr-decay-from", type=float, help="fraction of the steps (1: never)")
     train.add_argument("--loss", help="bce or hinge")
     train.add_argument("--augment", help="DiffAugment: translation, cutout (comma-separated)")
     train.set_defaults(func=_train)

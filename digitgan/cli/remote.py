@@ -46,6 +46,7 @@ SUBMIT_FIELDS = (
     "label_smoothing",
     "loss",
     "augment",
+    "lr_decay_from",
 )
 
 
@@ -238,6 +239,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     submit.add_argument("--ema-decay", type=float)
     submit.add_argument("--label-smoothing", type=float)
+    submit.add_argument("--lr-decay-from", type=float, help="fraction of the steps (1: never)")
     submit.add_argument("--loss")
     submit.add_argument("--augment")
     submit.add_argument("--watch", action="store_true", help="then watch it until it ends")
