@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -90,6 +91,8 @@ def main() -> int:
     args = parser.parse_args()
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     token = secrets.token_urlsafe(24)
+    # Stopped with SIGTERM too, the stack below still stops the processes it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with ExitStack() as stack:
         data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="default-job-")))
         port = free_port()

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypedDict, TypeVar, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -54,6 +54,16 @@ RECONNECT_MOST_S = 5.0
 GIVE_UP_AFTER_S = 300.0
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+class ImageStyle(TypedDict, total=False):
+    """How an image is drawn (the query parameters of every image URL; README, Images)."""
+
+    size: int
+    fg: str
+    bg: str
+    smooth: bool
+    checkpoint: str  # an id, an alias or `latest` (the default)
 
 
 class ClientError(Exception):
@@ -255,47 +265,22 @@ class Client:
         digit: int | None = None,
         rows: bool = False,
         cols: int | None = None,
-        size: int | None = None,
-        fg: str | None = None,
-        bg: str | None = None,
-        smooth: bool = False,
-        checkpoint: str = LATEST,
+        **style: Unpack[ImageStyle],
     ) -> Image:
         """A grid of `n` digits: any (every checkpoint), all one `digit`, or a digit per
         row (`rows`); both of those need a conditional checkpoint (cmlp, dcgan)."""
         query = {"n": n, "digit": digit, "rows": rows, "cols": cols}
-        style = {"size": size, "fg": fg, "bg": bg, "smooth": smooth, "checkpoint": checkpoint}
-        return self._image("/v1/samples.png", seed, query | style)
+        return self._image("/v1/samples.png", seed, query | dict(style))
 
-    def digit(
-        self,
-        digit: int,
-        seed: int | None = None,
-        *,
-        size: int | None = None,
-        fg: str | None = None,
-        bg: str | None = None,
-        smooth: bool = False,
-        checkpoint: str = LATEST,
-    ) -> Image:
+    def digit(self, digit: int, seed: int | None = None, **style: Unpack[ImageStyle]) -> Image:
         """One handwritten digit (needs a conditional checkpoint)."""
-        style = {"size": size, "fg": fg, "bg": bg, "smooth": smooth, "checkpoint": checkpoint}
-        return self._image(f"/v1/digits/{int(digit)}.png", seed, style)
+        return self._image(f"/v1/digits/{int(digit)}.png", seed, dict(style))
 
     def number(
-        self,
-        text: str | int,
-        seed: int | None = None,
-        *,
-        size: int | None = None,
-        fg: str | None = None,
-        bg: str | None = None,
-        smooth: bool = False,
-        checkpoint: str = LATEST,
+        self, text: str | int, seed: int | None = None, **style: Unpack[ImageStyle]
     ) -> Image:
         """A number written by one hand (needs a conditional checkpoint)."""
-        style = {"size": size, "fg": fg, "bg": bg, "smooth": smooth, "checkpoint": checkpoint}
-        return self._image(f"/v1/numbers/{_part(str(text))}.png", seed, style)
+        return self._image(f"/v1/numbers/{_part(str(text))}.png", seed, dict(style))
 
     def _image(self, path: str, seed: int | None, params: dict[str, Any]) -> Image:
         response = self._send("GET", path, params=_given(params | {"seed": seed}))
