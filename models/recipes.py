@@ -34,12 +34,12 @@ RECIPES: dict[str, Recipe] = {
     "mlp": Recipe(steps=3000, batch_size=32, learning_rate=2e-4, d_learning_rate=2e-4),
     "cmlp": Recipe(steps=3000, batch_size=32, learning_rate=2e-4, d_learning_rate=2e-4),
     "dcgan": Recipe(
-        steps=5500,
+        steps=5400,
         batch_size=32,
         learning_rate=4e-4,
         d_learning_rate=4e-4,
-        r1_gamma=1.0,
-        lr_decay_from=0.5,
+        r1_gamma=0.05,
+        lr_decay_from=0.3,
     ),
 }
 
