@@ -34,12 +34,16 @@ SELECTION_SEED = 1  # choosing among snapshots; the numbers shipped use seed 0
 MIN_ACCURACY = 0.99
 # The recipe's settings, with these for a long run (docs/benchmarks.md, "The bundled
 # model"): at a constant rate, quality peaks near 10000 steps and then wanders off, so the
-# learning rates fall to 0 over the second half of the steps and the run settles instead.
+# learning rates fall to 0 over the second half of the steps and the run settles instead;
+# a light R1 penalty widens the variety (recall) at a small cost in digits drawn as asked.
+# The rates, the decay and R1 are pinned here, so retuning the default job's recipe does
+# not change the bundled model.
 SETTINGS: dict[str, object] = {
     "learning_rate": 4e-4,
     "d_learning_rate": 4e-4,
     "augment": "",
     "lr_decay_from": 0.5,
+    "r1_gamma": 0.05,
 }
 
 
