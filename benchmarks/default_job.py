@@ -59,8 +59,14 @@ FIGURES = (
     ),
     ("IS", lambda job: job["evaluation"]["inception_score"], "{:.2f}", lambda v: v >= 9.3),
     ("recall / real's", lambda job: job["evaluation"]["recall_ratio"], "{:.2f}", None),
+    ("copies", lambda job: job["evaluation"]["copied_fraction"], "{:.1%}", None),
 )
 TIMEOUT_S = 1800
+
+
+def cell(values: list, fmt: str) -> str:
+    """The median (range) of `values`, or "-" for a figure the model has none of."""
+    return "-" if None in values else median_range(values, fmt)
 
 
 def run_job(client: httpx.Client, body: dict) -> dict:
@@ -135,7 +141,7 @@ def main() -> int:
             jobs.append(job)
             print(
                 f"seed {seed}: "
-                + ", ".join(f"{name} {fmt.format(read(job))}" for name, read, fmt, _ in FIGURES),
+                + ", ".join(f"{name} {cell([read(job)], fmt)}" for name, read, fmt, _ in FIGURES),
                 flush=True,
             )
 
@@ -146,7 +152,9 @@ def main() -> int:
     cells, misses = [], []
     for name, read, fmt, target in FIGURES:
         values = [read(job) for job in jobs]
-        cells.append(median_range(values, fmt))
+        cells.append(cell(values, fmt))
+        if None in values:  # e.g. an unconditional model has no asked-digit accuracy
+            continue
         if target is not None and not target(statistics.median(values)):
             misses.append(name)
     print("| median (range) | " + " | ".join(cells) + " |")
