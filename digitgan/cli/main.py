@@ -37,6 +37,7 @@ def _train(args: argparse.Namespace) -> int:
     fields = (
         *("architecture", "steps", "batch_size", "learning_rate", "d_learning_rate", "seed"),
         *("dataset", "ema_decay", "label_smoothing", "loss", "augment", "lr_decay_from"),
+        "r1_gamma",
     )
     asked = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     try:
@@ -109,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--ema-decay", type=float, help="0 turns the weight average off")
     train.add_argument("--label-smoothing", type=float)
     train.add_argument("--lr-decay-from", type=float, help="fraction of the steps (1: never)")
+    train.add_argument("--r1-gamma", type=float, help="R1 penalty's weight (0: off)")
     train.add_argument("--loss", help="bce or hinge")
     train.add_argument("--augment", help="DiffAugment: translation, cutout (comma-separated)")
     train.set_defaults(func=_train)

@@ -47,6 +47,7 @@ SUBMIT_FIELDS = (
     "loss",
     "augment",
     "lr_decay_from",
+    "r1_gamma",
 )
 
 
@@ -240,6 +241,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     submit.add_argument("--ema-decay", type=float)
     submit.add_argument("--label-smoothing", type=float)
     submit.add_argument("--lr-decay-from", type=float, help="fraction of the steps (1: never)")
+    submit.add_argument("--r1-gamma", type=float, help="R1 penalty's weight (0: off)")
     submit.add_argument("--loss")
     submit.add_argument("--augment")
     submit.add_argument("--watch", action="store_true", help="then watch it until it ends")
