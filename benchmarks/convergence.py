@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -30,6 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import median_range  # noqa: E402
 
 MILESTONES = (30, 60, 120, 300, 600)
 # Snapshots at these steps too (`s020000`): the older figures and the mlp target are
@@ -224,7 +225,7 @@ def summary(out: Path, variants: list[str], key: str = "frechet_distance_ratio")
         cells = []
         for milestone in MILESTONES:
             values = [r[key] for r in _runs(out, name, f"t{milestone:04d}") if r.get(key)]
-            cells.append(_median_range(values, "{:.2f}") if values else "")
+            cells.append(median_range(values, "{:.2f}") if values else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -240,20 +241,13 @@ def table(out: Path, variants: list[str]) -> str:
             runs = _runs(out, name, snapshot)
             if not runs:
                 continue
-            cpu = _median_range([r["cpu_seconds"] for r in runs], "{:.0f}")
-            cells = [cpu, _median_range([r["step"] for r in runs], "{:.0f}")]
+            cpu = median_range([r["cpu_seconds"] for r in runs], "{:.0f}")
+            cells = [cpu, median_range([r["step"] for r in runs], "{:.0f}")]
             for _, key, fmt in COLUMNS:
                 values = [r[key] for r in runs if r.get(key) is not None]
-                cells.append(_median_range(values, fmt) if values else "-")
+                cells.append(median_range(values, fmt) if values else "-")
             lines.append(f"| {name} ({len(runs)} seeds) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def _median_range(values: list[float], fmt: str) -> str:
-    median = fmt.format(statistics.median(values))
-    if len(values) == 1:
-        return median
-    return f"{median} ({fmt.format(min(values))}-{fmt.format(max(values))})"
 
 
 def main() -> None:

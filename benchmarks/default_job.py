@@ -32,6 +32,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.report import median_range  # noqa: E402
 from digitgan.cli.serve import free_port, start_private_redis  # noqa: E402
 
 # (name, how to read it from a job record, format, target check)
@@ -81,13 +82,6 @@ def run_job(client: httpx.Client, body: dict) -> dict:
         sys.exit(f"job {job['id']} {job['state']}: {job.get('error')}")
     job["wall_seconds"] = time.monotonic() - started
     return job
-
-
-def median_range(values: list[float], fmt: str) -> str:
-    median = fmt.format(statistics.median(values))
-    if len(values) == 1:
-        return median
-    return f"{median} ({fmt.format(min(values))}-{fmt.format(max(values))})"
 
 
 def main() -> int:
