@@ -245,7 +245,7 @@ def test_the_home_page_shows_a_checkpoints_quality_at_a_glance(open_page, servic
     )
     no_raw_values(info)
     images_loaded(page, "#digit-rows img", 10)
-    # For the README: the page's top as a visitor first sees it.
+    # The page's top as a visitor first sees it (the README's own shots come from a real service).
     bottom = page.locator("#gallery").bounding_box()
     page.screenshot(
         path=SHOTS / "readme-home.png",
